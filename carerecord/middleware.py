@@ -1,0 +1,70 @@
+"""Middleware: request ids, session limits, and the multi-factor requirement.
+
+Request ids: every response and every audit row of a request carry the same id, so IG can join the
+audit trail to server logs. A well-formed X-Request-ID from the load balancer is kept."""
+
+import re
+import time
+import uuid
+from urllib.parse import urlencode
+
+from allauth.mfa.models import Authenticator
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.contrib.auth.views import redirect_to_login
+from django.shortcuts import redirect
+from django.urls import reverse
+
+_VALID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+class RequestIdMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        incoming = request.headers.get("X-Request-ID", "")
+        request.request_id = incoming if _VALID.match(incoming) else uuid.uuid4().hex
+        response = self.get_response(request)
+        response["X-Request-ID"] = request.request_id
+        return response
+
+
+SIGNED_IN_AT = "carerecord_signed_in_at"
+
+
+class SessionLimitsMiddleware:
+    """An absolute session age on top of the idle timeout (SESSION_COOKIE_AGE, renewed every request):
+    a shared ward computer left signed in is signed out after SESSION_MAX_HOURS whatever happens."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.user.is_authenticated:
+            now = time.time()
+            started = request.session.setdefault(SIGNED_IN_AT, now)
+            if now - started > settings.SESSION_MAX_HOURS * 3600:
+                logout(request)
+                messages.info(request, "You were signed out because your session reached its time limit.")
+                return redirect_to_login(request.get_full_path())
+        return self.get_response(request)
+
+
+class RequireTOTPMiddleware:
+    """Every signed-in user sets up an authenticator app before opening anything else."""
+
+    EXEMPT_PREFIXES = ("/accounts/", "/static/", "/healthz")
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if (
+            request.user.is_authenticated
+            and not request.path.startswith(self.EXEMPT_PREFIXES)
+            and not Authenticator.objects.filter(user=request.user, type=Authenticator.Type.TOTP).exists()
+        ):
+            return redirect(f"{reverse('mfa_activate_totp')}?{urlencode({'next': request.get_full_path()})}")
+        return self.get_response(request)

@@ -1,0 +1,170 @@
+"""Audited writes for objections: the public request, a professional's record of one, and IG's workflow.
+
+received → verified → upheld | rejected; upheld → withdrawn (opt back in). Upholding takes effect on the
+next request (the access decision reads the state); nothing is ever deleted.
+"""
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from sharing.actions import audit
+
+from .models import Objection
+
+Status = Objection.Status
+OPEN = (Status.RECEIVED, Status.VERIFIED, Status.UPHELD)
+
+
+class InvalidTransition(ValueError):
+    """The objection is not in a state where this step makes sense."""
+
+
+def _require(objection, *states):
+    if objection.status not in states:
+        allowed = ", ".join(Status(s).label.lower() for s in states)
+        raise InvalidTransition(
+            f"{objection.reference} is {objection.get_status_display().lower()}; expected {allowed}."
+        )
+
+
+def find_repeat(*, family_name, date_of_birth, postcode, nhs_number=""):
+    """An open request from the same person, so a repeat is linked to it rather than opening a new case."""
+    candidates = Objection.objects.filter(
+        status__in=OPEN,
+        date_of_birth=date_of_birth,
+        postcode__iexact=postcode.replace(" ", ""),
+        family_name__iexact=family_name.strip(),
+    )
+    if nhs_number:
+        candidates = candidates.filter(nhs_number__in=[nhs_number, ""])
+    return candidates.order_by("received_at").first()
+
+
+@transaction.atomic
+def submit_objection(*, by=None, **details):
+    """A request from the public form. Returns the objection (an existing one for a repeat)."""
+    details["postcode"] = details["postcode"].replace(" ", "").upper()
+    repeat = find_repeat(
+        family_name=details["family_name"],
+        date_of_birth=details["date_of_birth"],
+        postcode=details["postcode"],
+        nhs_number=details.get("nhs_number", ""),
+    )
+    if repeat is not None:
+        repeat.repeat_count += 1
+        repeat.last_repeat_at = timezone.now()
+        repeat.save(update_fields=["repeat_count", "last_repeat_at"])
+        audit(by=by, action="objection.repeated", target=repeat, patient_id=repeat.patient_id)
+        return repeat
+    objection = Objection.objects.create(source=Objection.Source.WEB_FORM, **details)
+    audit(by=by, action="objection.received", target=objection, source="web-form")
+    _notify(objection, "received")
+    return objection
+
+
+@transaction.atomic
+def record_professional_objection(*, by, patient, reason, how_told, region):
+    """A professional records that the patient objects; it enters the same IG queue, already matched."""
+    objection = Objection.objects.create(
+        source=Objection.Source.PROFESSIONAL,
+        patient=patient,
+        nhs_number=patient.nhs_number,
+        given_name=patient.given_name,
+        family_name=patient.family_name,
+        date_of_birth=patient.date_of_birth,
+        postcode=patient.postcode.replace(" ", "").upper(),
+        contact_email=patient.email,
+        contact_phone=patient.phone,
+        region=region,
+        reason=reason,
+        how_told=how_told,
+        recorded_by=by,
+    )
+    audit(by=by, action="objection.recorded", target=objection, patient_id=patient.pk, how_told=how_told)
+    return objection
+
+
+@transaction.atomic
+def match_patient(*, by, objection, patient):
+    _require(objection, Status.RECEIVED, Status.VERIFIED)
+    objection.patient = patient
+    objection.save(update_fields=["patient"])
+    audit(by=by, action="objection.matched", target=objection, patient_id=patient.pk)
+    return objection
+
+
+@transaction.atomic
+def verify(*, by, objection):
+    _require(objection, Status.RECEIVED)
+    if objection.patient_id is None:
+        raise InvalidTransition(f"Match {objection.reference} to a patient before verifying it.")
+    _decide(objection, by, Status.VERIFIED, "")
+    audit(by=by, action="objection.verified", target=objection, patient_id=objection.patient_id)
+    return objection
+
+
+@transaction.atomic
+def uphold(*, by, objection, reason=""):
+    """From the next request on, no other organisation's entries are shown to anyone."""
+    _require(objection, Status.VERIFIED)
+    _decide(objection, by, Status.UPHELD, reason)
+    audit(by=by, action="objection.upheld", target=objection, patient_id=objection.patient_id, reason=reason)
+    _notify(objection, "upheld")
+    return objection
+
+
+@transaction.atomic
+def reject(*, by, objection, reason, clinical_need=False, clinician_name=""):
+    _require(objection, Status.RECEIVED, Status.VERIFIED)
+    if not reason.strip():
+        raise InvalidTransition("Give the reason for rejecting the objection.")
+    if clinical_need and not clinician_name.strip():
+        raise InvalidTransition("A rejection for clinical need needs the name of the clinician who decided it.")
+    objection.clinician_name = clinician_name.strip()
+    _decide(objection, by, Status.REJECTED, reason)
+    audit(
+        by=by,
+        action="objection.rejected",
+        target=objection,
+        patient_id=objection.patient_id,
+        reason=reason,
+        clinician=clinician_name,
+    )
+    _notify(objection, "rejected")
+    return objection
+
+
+@transaction.atomic
+def withdraw(*, by, objection):
+    """The patient opts back in: the shared view returns at once."""
+    _require(objection, Status.UPHELD, Status.RECEIVED, Status.VERIFIED)
+    objection.status = Status.WITHDRAWN
+    objection.withdrawn_at = timezone.now()
+    objection.save(update_fields=["status", "withdrawn_at"])
+    audit(by=by, action="objection.withdrawn", target=objection, patient_id=objection.patient_id)
+    _notify(objection, "withdrawn")
+    return objection
+
+
+def _decide(objection, by, status, reason):
+    objection.status = status
+    objection.decided_by = by
+    objection.decided_at = timezone.now()
+    objection.decision_reason = reason
+    objection.save(update_fields=["status", "decided_by", "decided_at", "decision_reason", "clinician_name"])
+
+
+def _notify(objection, event):
+    """The letter to the requester, sent through Django's email backend (console in development)."""
+    if not objection.contact_email:
+        return
+    context = {"objection": objection, "service_name": settings.SERVICE_NAME}
+    send_mail(
+        subject=f"{settings.SERVICE_NAME}: your objection {objection.reference}",
+        message=render_to_string(f"optout/email/{event}.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        recipient_list=[objection.contact_email],
+    )

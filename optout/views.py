@@ -1,0 +1,111 @@
+"""Public pages for patients (no sign-in), and a professional's record of an objection."""
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
+from django.core.cache import cache
+from django.db.models import Prefetch, Q
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from patients.categories import Category
+from sharing.access import get_patient_for
+from sharing.models import Organisation, SharingAgreement
+
+from . import actions
+from .forms import ObjectionRequestForm, ProfessionalObjectionForm
+from .models import RegionalProcess, new_reference
+
+DONE_SESSION_KEY = "optout_reference"
+
+
+@login_not_required
+def information(request):
+    return render(request, "optout/information.html", {"categories": list(Category)})
+
+
+@login_not_required
+def partners(request):
+    """Every connected organisation, grouped by kind then region, with the categories each shares."""
+    query = request.GET.get("q", "").strip()[:100]
+    organisations = Organisation.objects.filter(active=True).prefetch_related(
+        Prefetch(
+            "sharing_agreements",
+            queryset=SharingAgreement.objects.filter(shares=True).order_by("category"),
+            to_attr="shared",
+        )
+    )
+    if query:
+        organisations = organisations.filter(Q(name__icontains=query) | Q(ods_code__iexact=query))
+    kinds = []
+    for kind in Organisation.Kind:
+        members = sorted((o for o in organisations if o.kind == kind), key=lambda o: (o.region, o.name))
+        if members:
+            kinds.append({"kind": kind, "organisations": members})
+    return render(
+        request,
+        "optout/partners.html",
+        {"kinds": kinds, "query": query, "count": sum(len(k["organisations"]) for k in kinds)},
+    )
+
+
+@login_not_required
+def how_to_opt_out(request):
+    return render(request, "optout/how_to_opt_out.html", {"processes": RegionalProcess.objects.all()})
+
+
+def _over_rate_limit(request) -> bool:
+    """At most OPTOUT_REQUESTS_PER_HOUR submissions from one address per hour."""
+    key = f"optout-requests:{request.META.get('REMOTE_ADDR', '')}"
+    cache.add(key, 0, timeout=3600)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=3600)
+        count = 1
+    return count > settings.OPTOUT_REQUESTS_PER_HOUR
+
+
+@login_not_required
+@require_http_methods(["GET", "POST"])
+def request_objection(request):
+    form = ObjectionRequestForm(request.POST or None)
+    if request.method == "POST":
+        if _over_rate_limit(request):
+            form.add_error(None, "Too many requests have been sent from this connection. Try again in an hour.")
+            return render(request, "optout/request.html", {"form": form}, status=429)
+        if form.is_valid():
+            if form.is_bot:
+                reference = new_reference()  # looks the same to a bot; nothing is stored
+            else:
+                reference = actions.submit_objection(**form.objection_details()).reference
+            request.session[DONE_SESSION_KEY] = reference
+            return redirect("optout-request-done")
+        return render(request, "optout/request.html", {"form": form}, status=400)
+    return render(request, "optout/request.html", {"form": form})
+
+
+@login_not_required
+def request_done(request):
+    """The same page whether or not the patient exists: a reference and what happens next."""
+    reference = request.session.get(DONE_SESSION_KEY)
+    if not reference:
+        return redirect("optout-request")
+    return render(request, "optout/request_done.html", {"reference": reference})
+
+
+@require_http_methods(["GET", "POST"])
+def record_objection(request, patient_id):
+    patient, decision = get_patient_for(request, patient_id, page="record:objection")
+    region = patient.registered_gp.region if patient.registered_gp else None
+    form = ProfessionalObjectionForm(request.POST or None, initial={"region": region})
+    if request.method == "POST" and form.is_valid():
+        objection = actions.record_professional_objection(by=request.user, patient=patient, **form.cleaned_data)
+        return render(
+            request,
+            "optout/record_objection_done.html",
+            {"patient": patient, "decision": decision, "objection": objection},
+        )
+    status = 400 if form.is_bound else 200
+    return render(
+        request, "optout/record_objection.html", {"patient": patient, "decision": decision, "form": form}, status=status
+    )

@@ -1,0 +1,266 @@
+"""The seed itself: organisations, teams and staff, the demo accounts, then patients and their records.
+
+Access is granted the way production grants it: memberships and involvements go through `sharing.actions`, so
+group memberships, guardian grants and audit rows are real and the demo accounts see exactly what they should.
+"""
+
+import random
+import zlib
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+from allauth.mfa.models import Authenticator
+from allauth.mfa.totp.internal.auth import TOTP
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+from faker import Faker
+
+from sharing.actions import add_team_member, end_involvement, start_involvement
+from sharing.models import CareTeam, CareTeamMembership, Involvement, Organisation, Professional, SharingAgreement
+
+from ..categories import Category
+from ..models import ENTRY_MODELS, Observation, Patient, Result, SupportPerson
+from ..nhs_numbers import test_range_numbers
+from .accounts import DEMO_ACCOUNTS, DEMO_PASSWORD, information_governance_group
+from .catalogue import (
+    NOT_SHARED,
+    ORGANISATIONS,
+    TEAMLESS_STAFF,
+    TEAMS,
+    landline,
+    postcode,
+    registration_number,
+    slug,
+    street_address,
+)
+from .records import SEED, SOURCE_PREFIX, PatientRecord
+
+NHS_NUMBER_START = 100_000  # leaves the bottom of the 999 range to the test factories
+Role = Professional.Role
+
+
+@dataclass
+class SeedSummary:
+    created: Counter = field(default_factory=Counter)
+    totals: dict = field(default_factory=dict)
+    demo_patient: Patient | None = None
+
+
+def seed(*, patients=200):
+    """Create the demo data set, or complete it; return what was created and the totals afterwards."""
+    with transaction.atomic():
+        return Seeder(patients).run()
+
+
+def _insert_missing(model, objects, organisation_ids):
+    """Insert the objects whose (source organisation, source id) is not stored yet; return those inserted."""
+    stored = set(
+        model.objects.filter(
+            source_organisation_id__in=organisation_ids, source_id__startswith=SOURCE_PREFIX
+        ).values_list("source_organisation_id", "source_id")
+    )
+    missing = [obj for obj in objects if (obj.source_organisation_id, obj.source_id) not in stored]
+    model.objects.bulk_create(missing, batch_size=500)
+    return missing
+
+
+class Seeder:
+    def __init__(self, patient_count):
+        self.patient_count = patient_count
+        self.summary = SeedSummary()
+        self.now = timezone.now()
+        self.today = timezone.localdate(self.now)
+        self.fake = Faker("en_GB")
+        self.orgs = {}  # ODS code -> Organisation
+        self.teams = {}  # (ODS code, team name) -> CareTeam
+        self.staff = defaultdict(list)  # (ODS code, team name) -> [(name, job title, role)], in a stable order
+
+    def run(self):
+        self.organisations()
+        self.care_teams()
+        self.professionals()
+        self.demo_accounts()
+        self.ig_group()
+        self.patients_and_records()
+        self.summary.totals = {
+            "organisations": Organisation.objects.count(),
+            "care teams": CareTeam.objects.count(),
+            "professionals": Professional.objects.count(),
+            "patients": Patient.objects.count(),
+            "support people": SupportPerson.objects.count(),
+            "involvements": Involvement.objects.count(),
+            **{model._meta.verbose_name_plural: model.objects.count() for model in ENTRY_MODELS.values()},
+            "observations": Observation.objects.count(),
+        }
+        return self.summary
+
+    # --- organisations, teams, people ---
+
+    def organisations(self):
+        for code, name, kind, region in ORGANISATIONS:
+            rng = random.Random(f"{SEED}:org:{code}")
+            address = f"{street_address(rng)}\n{postcode(rng, region)}"
+            organisation, created = Organisation.objects.get_or_create(
+                ods_code=code, defaults={"name": name, "kind": kind, "region": region, "address": address}
+            )
+            self.orgs[code] = organisation
+            self.summary.created["organisations"] += created
+            # get_or_create, not update: an agreement IG has changed since stays as IG left it.
+            since = self.today.replace(year=self.today.year - 2, day=1)
+            for category in Category:
+                SharingAgreement.objects.get_or_create(
+                    organisation=organisation,
+                    category=category,
+                    defaults={"shares": category not in NOT_SHARED.get(code, ()), "since": since},
+                )
+
+    def care_teams(self):
+        for code, teams in TEAMS.items():
+            for team_name, team_kind in teams:
+                rng = random.Random(f"{SEED}:team:{code}:{team_name}")
+                team, created = CareTeam.objects.get_or_create(
+                    organisation=self.orgs[code], name=team_name, defaults={"kind": team_kind, "phone": landline(rng)}
+                )
+                self.teams[code, team_name] = team
+                self.summary.created["care teams"] += created
+
+    def professionals(self):
+        plan = [(code, team, staff) for code, teams in TEAMS.items() for (team, _), staff in teams.items()]
+        plan += [(code, None, staff) for code, staff in TEAMLESS_STAFF.items()]
+        emails = set()
+        for code, team_name, staff in plan:
+            for number, (role, job_title) in enumerate(staff):
+                key = f"{code}:{team_name}:{number}"
+                rng = random.Random(f"{SEED}:staff:{key}")
+                self.fake.seed_instance(zlib.crc32(key.encode()))
+                first, last = self.fake.first_name(), self.fake.last_name()
+                email = f"{slug(first)}.{slug(last)}@{code.lower()}.carerecord.test"
+                while email in emails:  # a namesake in the same organisation
+                    email = email.replace("@", "1@", 1)
+                emails.add(email)
+                registration = registration_number(role, job_title, rng)
+                professional = self.professional(email, first, last, role, job_title, code, registration)
+                self.join(professional, code, team_name, job_title)
+
+    def professional(self, email, first, last, role, job_title, code, registration, *, account=None):
+        user, created = get_user_model().objects.get_or_create(
+            username=email,
+            defaults={"email": email, "first_name": first, "last_name": last, "is_staff": role == Role.IG_OFFICER},
+        )
+        if created:
+            # Only demo accounts sign in. (Hashing a password for every member of staff would also cost seconds.)
+            if account:
+                user.set_password(DEMO_PASSWORD)
+            else:
+                user.set_unusable_password()
+            user.save(update_fields=["password"])
+        if account and not Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists():
+            TOTP.activate(user, account.totp_secret)  # the service requires an authenticator app
+        professional, created = Professional.objects.get_or_create(
+            user=user,
+            defaults={
+                "organisation": self.orgs[code],
+                "role": role,
+                "job_title": job_title,
+                "registration_number": registration,
+            },
+        )
+        self.summary.created["professionals"] += created
+        return professional
+
+    def join(self, professional, code, team_name, job_title):
+        if team_name is None:
+            return
+        team = self.teams[code, team_name]
+        # Through the action (group membership, audit), but only once: a re-run must not re-audit.
+        if not CareTeamMembership.objects.filter(team=team, professional=professional).exists():
+            add_team_member(by=None, team=team, professional=professional, role_in_team=job_title)
+        self.staff[code, team_name].append((professional.name, job_title, professional.role))
+
+    def demo_accounts(self):
+        for account in DEMO_ACCOUNTS:
+            rng = random.Random(f"{SEED}:demo:{account.email}")
+            registration = registration_number(account.role, account.job_title, rng)
+            professional = self.professional(
+                account.email,
+                account.first_name,
+                account.last_name,
+                account.role,
+                account.job_title,
+                account.organisation,
+                registration,
+                account=account,
+            )
+            self.join(professional, account.organisation, account.team, account.job_title)
+
+    def ig_group(self):
+        group = information_governance_group()
+        for account in DEMO_ACCOUNTS:
+            if account.role == Role.IG_OFFICER:
+                get_user_model().objects.get(username=account.email).groups.add(group)
+
+    # --- patients and their records ---
+
+    def patients_and_records(self):
+        numbers = test_range_numbers(NHS_NUMBER_START)
+        records = [PatientRecord(self, index, next(numbers)) for index in range(self.patient_count)]
+        wanted = [record.patient.nhs_number for record in records]
+        stored = set(Patient.objects.filter(nhs_number__in=wanted).values_list("nhs_number", flat=True))
+        new_patients = [record.patient for record in records if record.patient.nhs_number not in stored]
+        Patient.objects.bulk_create(new_patients, batch_size=500)
+        self.summary.created["patients"] += len(new_patients)
+        by_number = Patient.objects.in_bulk(wanted, field_name="nhs_number")
+        for record in records:
+            record.bind(by_number[record.patient.nhs_number])
+        self.summary.demo_patient = records[0].patient if records else None
+
+        organisation_ids = [organisation.pk for organisation in self.orgs.values()]
+        support = [person for record in records for person in record.support]
+        self.summary.created["support people"] += len(_insert_missing(SupportPerson, support, organisation_ids))
+        new_results = []
+        for model in ENTRY_MODELS.values():
+            entries = [entry for record in records for entry in record.entries[model]]
+            inserted = _insert_missing(model, entries, organisation_ids)
+            self.summary.created[model._meta.verbose_name_plural] += len(inserted)
+            if model is Result:
+                new_results = inserted
+        self.observations(records, new_results, organisation_ids)
+        self.involvements(records)
+
+    def observations(self, records, new_results, organisation_ids):
+        """Observations have no natural key of their own, so they are created only with a newly created report."""
+        pending = {key: observations for record in records for key, observations in record.observations.items()}
+        source_ids = [result.source_id for result in new_results]
+        observations = []
+        for start in range(0, len(source_ids), 500):
+            stored = Result.objects.filter(
+                source_organisation_id__in=organisation_ids, source_id__in=source_ids[start : start + 500]
+            ).values_list("source_organisation_id", "source_id", "id")
+            for organisation_id, source_id, result_id in stored:
+                for observation in pending[organisation_id, source_id]:
+                    observation.result_id = result_id
+                    observations.append(observation)
+        Observation.objects.bulk_create(observations, batch_size=1000)
+        self.summary.created["observations"] += len(observations)
+
+    def involvements(self, records):
+        """Through the actions, so each grant (and each revocation) is made exactly as in production."""
+        stored = set(
+            Involvement.objects.filter(source_id__startswith=SOURCE_PREFIX).values_list("care_team_id", "source_id")
+        )
+        for record in records:
+            for team, reason, started_at, ended_at, source_id in record.involvements:
+                if (team.pk, source_id) in stored:
+                    continue
+                involvement = start_involvement(
+                    by=None,
+                    patient=record.patient,
+                    care_team=team,
+                    reason=reason,
+                    started_at=started_at,
+                    source_id=source_id,
+                )
+                if ended_at:
+                    end_involvement(by=None, involvement=involvement, ended_at=ended_at)
+                self.summary.created["involvements"] += 1

@@ -1,0 +1,438 @@
+"""The record: the patient, their support network, and one model per record category.
+
+Every entry carries its patient (queries are always per patient, and it is the key a distributed
+database would shard on), its source organisation, and the identifier the source gave it, unique per
+organisation, which is what makes imports idempotent.
+"""
+
+import uuid
+from datetime import date
+
+from django.db import models
+from django.utils import timezone
+
+from .categories import Category
+from .nhs_numbers import format_nhs_number, validate_nhs_number
+
+
+class Sex(models.TextChoices):
+    FEMALE = "female", "Female"
+    MALE = "male", "Male"
+    OTHER = "other", "Other"
+    UNKNOWN = "unknown", "Not known"
+
+
+class Patient(models.Model):
+    # Random, not sequential: a URL must not let anyone walk the patient list.
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    nhs_number = models.CharField("NHS number", max_length=10, unique=True, validators=[validate_nhs_number])
+    given_name = models.CharField(max_length=100)
+    family_name = models.CharField(max_length=100)
+    date_of_birth = models.DateField()
+    date_of_death = models.DateField(null=True, blank=True)
+    sex = models.CharField(max_length=10, choices=Sex.choices, default=Sex.UNKNOWN)
+    address = models.TextField(blank=True)
+    postcode = models.CharField(max_length=10, blank=True)
+    phone = models.CharField(max_length=30, blank=True)
+    email = models.EmailField(blank=True)
+    registered_gp = models.ForeignKey(
+        "sharing.Organisation",
+        verbose_name="registered GP practice",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="registered_patients",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["family_name", "given_name"]
+        indexes = [
+            # Search: family name (case-folded prefix) + date of birth.
+            models.Index(models.functions.Upper("family_name"), "date_of_birth", name="patient_name_dob"),
+        ]
+
+    def __str__(self):
+        return f"{self.full_name} ({self.nhs_number_display})"
+
+    @property
+    def full_name(self):
+        return f"{self.given_name} {self.family_name.upper()}"
+
+    @property
+    def nhs_number_display(self):
+        return format_nhs_number(self.nhs_number)
+
+    def age(self, on: date | None = None) -> int:
+        on = on or self.date_of_death or timezone.localdate()
+        born = self.date_of_birth
+        return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
+class SupportPerson(models.Model):
+    """Carers, next of kin and others in the patient's support network (shared as "involved teams")."""
+
+    category = Category.TEAMS
+
+    class Relationship(models.TextChoices):
+        NEXT_OF_KIN = "next-of-kin", "Next of kin"
+        CARER = "carer", "Carer"
+        PARTNER = "partner", "Partner"
+        PARENT = "parent", "Parent or guardian"
+        CHILD = "child", "Son or daughter"
+        FRIEND = "friend", "Friend"
+        LASTING_POWER_OF_ATTORNEY = "lpa", "Lasting power of attorney"
+        OTHER = "other", "Other"
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="support_network")
+    source_organisation = models.ForeignKey("sharing.Organisation", on_delete=models.PROTECT, related_name="+")
+    source_id = models.CharField(max_length=200)
+    name = models.CharField(max_length=200)
+    relationship = models.CharField(max_length=20, choices=Relationship.choices)
+    phone = models.CharField(max_length=30, blank=True)
+    notes = models.CharField(max_length=500, blank=True)
+    source_updated_at = models.DateTimeField(default=timezone.now)
+    sensitive = models.BooleanField(default=False)
+    entered_in_error = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["relationship", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["source_organisation", "source_id"], name="supportperson_source_unique")
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.get_relationship_display()})"
+
+
+class Coding(models.Model):
+    """A code kept as the source sent it: system (SNOMED CT, dm+d, LOINC...), code and display text."""
+
+    code_system = models.CharField(max_length=200, blank=True)
+    code = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class RecordEntry(models.Model):
+    """What every clinical item shares: whose it is, who recorded it, and when."""
+
+    category: Category  # set by each subclass
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="+")
+    source_organisation = models.ForeignKey("sharing.Organisation", on_delete=models.PROTECT, related_name="+")
+    source_id = models.CharField(max_length=200, help_text="The identifier the source system gave this item.")
+    effective_at = models.DateTimeField(help_text="When it happened, or was recorded, clinically.")
+    source_updated_at = models.DateTimeField(help_text="When the source system last changed it.")
+    sensitive = models.BooleanField(
+        default=False, help_text="Flagged sensitive at source: only the source organisation sees it."
+    )
+    entered_in_error = models.BooleanField(
+        default=False, help_text="Withdrawn by the source as entered in error: kept for history, shown to no one."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["-effective_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source_organisation", "source_id"], name="%(app_label)s_%(class)s_source_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["patient", "-effective_at"], name="%(app_label)s_%(class)s_pat_date")]
+
+
+class Appointment(RecordEntry):
+    category = Category.APPOINTMENTS
+
+    class Status(models.TextChoices):
+        BOOKED = "booked", "Booked"
+        ATTENDED = "attended", "Attended"
+        CANCELLED = "cancelled", "Cancelled"
+        DID_NOT_ATTEND = "noshow", "Did not attend"
+
+    service = models.CharField(max_length=200, help_text="Clinic or service, e.g. 'Diabetes clinic'.")
+    location = models.CharField(max_length=200, blank=True)
+    clinician = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.BOOKED)
+    description = models.TextField(blank=True)
+
+    class Meta(RecordEntry.Meta):
+        pass
+
+    def __str__(self):
+        return f"{self.service} on {self.effective_at:%d %b %Y}"
+
+
+class Condition(RecordEntry, Coding):
+    category = Category.CONDITIONS
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        RESOLVED = "resolved", "Resolved"
+        REMISSION = "remission", "In remission"
+
+    name = models.CharField(max_length=300)
+    clinical_status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    resolved_on = models.DateField(null=True, blank=True)
+    notes = models.TextField(blank=True)
+
+    class Meta(RecordEntry.Meta):
+        pass
+
+    def __str__(self):
+        return self.name
+
+
+class Medication(RecordEntry, Coding):
+    category = Category.MEDICATIONS
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Current"
+        STOPPED = "stopped", "Stopped"
+        COMPLETED = "completed", "Completed"
+
+    class Kind(models.TextChoices):
+        REPEAT = "repeat", "Repeat"
+        ACUTE = "acute", "Acute"
+        HOSPITAL = "hospital", "Hospital"
+
+    name = models.CharField(max_length=300)
+    dosage = models.CharField(max_length=300, blank=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.ACUTE)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    ended_on = models.DateField(null=True, blank=True)
+
+    class Meta(RecordEntry.Meta):
+        pass
+
+    def __str__(self):
+        return self.name
+
+
+class Alert(RecordEntry):
+    category = Category.ALERTS
+
+    class Kind(models.TextChoices):
+        SAFEGUARDING = "safeguarding", "Safeguarding"
+        DNACPR = "dnacpr", "DNACPR"
+        RISK = "risk", "Risk to staff"
+        COMMUNICATION = "communication", "Communication need"
+        CLINICAL = "clinical", "Clinical"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.CLINICAL)
+    text = models.CharField(max_length=500)
+    active = models.BooleanField(default=True)
+
+    class Meta(RecordEntry.Meta):
+        pass
+
+    def __str__(self):
+        return self.text
+
+
+class Allergy(RecordEntry, Coding):
+    category = Category.ALLERGIES
+
+    class Severity(models.TextChoices):
+        MILD = "mild", "Mild"
+        MODERATE = "moderate", "Moderate"
+        SEVERE = "severe", "Severe"
+        UNKNOWN = "", "Not recorded"
+
+    substance = models.CharField(max_length=300)
+    reaction = models.CharField(max_length=300, blank=True)
+    severity = models.CharField(max_length=20, choices=Severity.choices, blank=True, default=Severity.UNKNOWN)
+
+    class Meta(RecordEntry.Meta):
+        verbose_name_plural = "allergies"
+
+    def __str__(self):
+        return self.substance
+
+
+class Result(RecordEntry, Coding):
+    """A report (e.g. a full blood count) holding one or more observations."""
+
+    category = Category.RESULTS
+
+    name = models.CharField(max_length=300)
+    status = models.CharField(max_length=20, default="final")
+    conclusion = models.TextField(blank=True)
+
+    class Meta(RecordEntry.Meta):
+        pass
+
+    def __str__(self):
+        return self.name
+
+
+class Observation(Coding):
+    """One measured value in a result report. Visibility follows its report."""
+
+    category = Category.RESULTS
+
+    class Flag(models.TextChoices):
+        NORMAL = "", "Normal"
+        HIGH = "H", "High"
+        LOW = "L", "Low"
+        ABNORMAL = "A", "Abnormal"
+
+    result = models.ForeignKey(Result, on_delete=models.CASCADE, related_name="observations")
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=200)
+    value = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    value_text = models.CharField(max_length=200, blank=True)
+    unit = models.CharField(max_length=50, blank=True)
+    reference_low = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    reference_high = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    flag = models.CharField(max_length=1, choices=Flag.choices, blank=True, default=Flag.NORMAL)
+    effective_at = models.DateTimeField()
+    # The source's Observation resource ("Observation/<id>") this value came from; its report may be another
+    # resource (a DiagnosticReport listing it), so imports find and move the values by this.
+    source_id = models.CharField(max_length=200, blank=True, default="")
+
+    class Meta:
+        ordering = ["-effective_at", "name"]
+        indexes = [
+            models.Index(fields=["patient", "code", "-effective_at"], name="observation_pat_code_date"),
+            models.Index(fields=["source_id"], name="observation_source_id"),
+        ]
+
+    def __str__(self):
+        return f"{self.name} {self.display_value}"
+
+    @property
+    def display_value(self):
+        if self.value is None:
+            return self.value_text
+        return f"{self.value.normalize():f} {self.unit}".strip()
+
+    @property
+    def reference_range(self):
+        if self.reference_low is None and self.reference_high is None:
+            return ""
+        low = "" if self.reference_low is None else f"{self.reference_low.normalize():f}"
+        high = "" if self.reference_high is None else f"{self.reference_high.normalize():f}"
+        return f"{low} to {high} {self.unit}".strip()
+
+    @property
+    def abnormal(self):
+        return bool(self.flag)
+
+
+class Letter(RecordEntry):
+    category = Category.LETTERS
+
+    class Kind(models.TextChoices):
+        CLINIC = "clinic", "Clinic letter"
+        TO_GP = "to-gp", "Letter to GP"
+        DISCHARGE = "discharge", "Discharge summary"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    title = models.CharField(max_length=300)
+    author = models.CharField(max_length=200, blank=True)
+    body = models.TextField()
+
+    class Meta(RecordEntry.Meta):
+        pass
+
+    def __str__(self):
+        return self.title
+
+
+class CarePlan(RecordEntry):
+    category = Category.CARE_PLANS
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        COMPLETED = "completed", "Completed"
+        DRAFT = "draft", "Draft"
+
+    title = models.CharField(max_length=300)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    description = models.TextField(blank=True)
+    review_on = models.DateField(null=True, blank=True)
+
+    class Meta(RecordEntry.Meta):
+        pass
+
+    def __str__(self):
+        return self.title
+
+
+class CareEvent(RecordEntry):
+    """Community, CAMHS and addiction service events."""
+
+    category = Category.EVENTS
+
+    class Service(models.TextChoices):
+        COMMUNITY = "community", "Community"
+        CAMHS = "camhs", "CAMHS"
+        ADDICTION = "addiction", "Addiction"
+
+    service = models.CharField(max_length=20, choices=Service.choices)
+    title = models.CharField(max_length=300)
+    description = models.TextField(blank=True)
+    practitioner = models.CharField(max_length=200, blank=True)
+
+    class Meta(RecordEntry.Meta):
+        pass
+
+    def __str__(self):
+        return self.title
+
+
+# Category -> model, for the record pages. Involved teams live in sharing (they grant access).
+ENTRY_MODELS = {
+    Category.APPOINTMENTS: Appointment,
+    Category.CONDITIONS: Condition,
+    Category.MEDICATIONS: Medication,
+    Category.ALERTS: Alert,
+    Category.ALLERGIES: Allergy,
+    Category.RESULTS: Result,
+    Category.LETTERS: Letter,
+    Category.CARE_PLANS: CarePlan,
+    Category.EVENTS: CareEvent,
+}
+
+
+class SourcePatientId(models.Model):
+    """Which patient a source organisation's own Patient resource id stands for.
+
+    Partners' clinical resources point at their Patient by the id their system gave it ("Patient/abc"),
+    not by NHS number, so later imports resolve those references through this table. The version kept is
+    the newest the source has sent, so an older copy arriving late does not overwrite demographics.
+    """
+
+    organisation = models.ForeignKey("sharing.Organisation", on_delete=models.CASCADE, related_name="+")
+    resource_id = models.CharField(max_length=200)
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="+")
+    source_updated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["organisation", "resource_id"], name="sourcepatientid_unique")]
+
+    def __str__(self):
+        return f"{self.resource_id} at {self.organisation_id}"
+
+
+class SourceResource(models.Model):
+    """A resource a source sent that is not a record entry (Practitioner, PractitionerRole, Medication,
+    Organization): kept as its display name and code so that later entries referring to it show a name."""
+
+    organisation = models.ForeignKey("sharing.Organisation", on_delete=models.CASCADE, related_name="+")
+    resource_id = models.CharField(max_length=200)
+    name = models.CharField(max_length=300, blank=True)
+    code_system = models.CharField(max_length=200, blank=True)
+    code = models.CharField(max_length=100, blank=True)
+    source_updated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["organisation", "resource_id"], name="sourceresource_unique")]
+
+    def __str__(self):
+        return f"{self.resource_id}: {self.name}"

@@ -1,0 +1,219 @@
+"""The access decision: the one place that says who may see a patient's record, and what of it.
+
+IG review starts here. Views call `get_patient_for()` (or `decide()` and `visible()`), nothing else;
+django-guardian is used only from this module and `sharing.actions`.
+"""
+
+import enum
+import uuid
+from dataclasses import dataclass
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+from guardian.utils import get_group_obj_perms_model
+
+from optout.state import has_upheld_objection
+from patients.categories import Category
+from patients.models import Patient
+
+from .models import AccessBasis, BreakGlass, Professional, SharingAgreement
+
+VIEW_PERMISSION = "view_patient"
+
+
+class Reason(enum.StrEnum):
+    """Why the decision came out as it did (stored in audit rows: plain strings, never renamed)."""
+
+    CARE_TEAM = "care-team"
+    BREAK_GLASS = "break-glass"
+    NOT_SIGNED_IN = "not-signed-in"
+    NO_PROFESSIONAL = "no-professional-profile"
+    INACTIVE = "inactive"
+    NO_RELATIONSHIP = "no-care-relationship"
+    NO_SUCH_PATIENT = "no-such-patient"
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    basis: AccessBasis
+    reason: Reason
+    professional: Professional | None = None
+    break_glass: BreakGlass | None = None
+    # An upheld objection: only the viewer's own organisation's entries are shown.
+    opted_out: bool = False
+
+    @property
+    def can_break_glass(self):
+        """Refused for want of a relationship (or no such patient): the page offers emergency access."""
+        return not self.allowed and self.reason in (Reason.NO_RELATIONSHIP, Reason.NO_SUCH_PATIENT)
+
+    @property
+    def organisation_id(self):
+        return self.professional.organisation_id if self.professional else None
+
+
+class RecordAccessDenied(PermissionDenied):
+    """Refused, or no such patient: the two look the same from outside (rendered as one page)."""
+
+    def __init__(self, decision: Decision, patient_id=None):
+        super().__init__("Record not available")
+        self.decision = decision
+        self.patient_id = patient_id
+
+
+def professional_for(user) -> Professional | None:
+    """The user's active professional profile, or None. Cached on the user for the request."""
+    if not getattr(user, "is_authenticated", False):
+        return None
+    if not hasattr(user, "_carerecord_professional"):
+        user._carerecord_professional = Professional.objects.select_related("organisation").filter(user=user).first()
+    return user._carerecord_professional
+
+
+def _refused(reason: Reason, professional=None) -> Decision:
+    return Decision(allowed=False, basis=AccessBasis.NONE, reason=reason, professional=professional)
+
+
+def decide(user, patient: Patient) -> Decision:
+    """May `user` see `patient`'s shared record, and on what basis?
+
+    Order matters: inactive or profile-less users are refused before anything else; a care-team grant
+    outranks break glass, so IG review sees break glass only where it was needed.
+    Deliberately ignores Django's superuser flag: being staff or an administrator gives no right to
+    read clinical records.
+    """
+    if not getattr(user, "is_authenticated", False):
+        return _refused(Reason.NOT_SIGNED_IN)
+    if not user.is_active:
+        return _refused(Reason.INACTIVE)
+    professional = professional_for(user)
+    if professional is None:
+        return _refused(Reason.NO_PROFESSIONAL)
+    if not professional.active or not professional.organisation.active:
+        return _refused(Reason.INACTIVE, professional)
+    if has_care_team_permission(user, patient):
+        return Decision(
+            allowed=True,
+            basis=AccessBasis.CARE_TEAM,
+            reason=Reason.CARE_TEAM,
+            professional=professional,
+            opted_out=has_upheld_objection(patient),
+        )
+    break_glass = active_break_glass(user, patient)
+    if break_glass is not None:
+        return Decision(
+            allowed=True,
+            basis=AccessBasis.BREAK_GLASS,
+            reason=Reason.BREAK_GLASS,
+            professional=professional,
+            break_glass=break_glass,
+            opted_out=has_upheld_objection(patient),
+        )
+    return _refused(Reason.NO_RELATIONSHIP, professional)
+
+
+def active_break_glass(user, patient: Patient) -> BreakGlass | None:
+    """The user's unexpired emergency access to this patient, if any (it ends by itself at expiry)."""
+    now = timezone.now()
+    return (
+        BreakGlass.objects.filter(user=user, patient=patient, started_at__lte=now, expires_at__gt=now)
+        .order_by("-expires_at")
+        .first()
+    )
+
+
+def can_search(user) -> bool:
+    """Any active professional may search (demographics only), as with the Summary Care Record."""
+    professional = professional_for(user)
+    return bool(professional and user.is_active and professional.active and professional.organisation.active)
+
+
+def has_care_team_permission(user, patient: Patient) -> bool:
+    """One indexed query: does any of the user's care-team groups hold `view_patient` on this patient?"""
+    permissions = get_group_obj_perms_model(Patient)
+    return permissions.objects.filter(
+        content_object=patient,
+        permission__codename=VIEW_PERMISSION,
+        permission__content_type__app_label=Patient._meta.app_label,
+        group__user=user,
+    ).exists()
+
+
+def patients_in_care_of(user) -> QuerySet:
+    """The patients a professional's care teams currently hold access to ("my patients")."""
+    if not can_search(user):
+        return Patient.objects.none()
+    permissions = get_group_obj_perms_model(Patient)
+    granted = permissions.objects.filter(
+        permission__codename=VIEW_PERMISSION,
+        permission__content_type__app_label=Patient._meta.app_label,
+        group__user=user,
+    ).values("content_object_id")
+    return Patient.objects.filter(pk__in=granted)
+
+
+def sharing_organisations(category: Category) -> QuerySet:
+    """Organisations sharing a category today (a subquery: evaluated by the database, per request)."""
+    return SharingAgreement.objects.filter(category=category, shares=True, since__lte=timezone.localdate()).values(
+        "organisation_id"
+    )
+
+
+def visible(entries: QuerySet, decision: Decision, *, via: str = "", category: Category | None = None) -> QuerySet:
+    """Narrow a queryset of record entries to what this decision lets the viewer see.
+
+    - the viewer's own organisation's entries are always shown (they hold them anyway);
+    - another organisation's entries only if it shares that category, and not if flagged sensitive
+      (sexual health, IVF, ...);
+    - after an upheld objection, only the viewer's own organisation's entries;
+    - entries withdrawn by their source as entered in error are shown to no one.
+    `via` is the lookup path to the entry when filtering a related model (e.g. "result__" for
+    observations, whose visibility follows their report).
+    """
+    if not decision.allowed:
+        return entries.none()
+    category = category or entries.model.category
+    own = Q(**{f"{via}source_organisation_id": decision.organisation_id})
+    not_withdrawn = Q(**{f"{via}entered_in_error": False})
+    if decision.opted_out:
+        return entries.filter(own, not_withdrawn)
+    shared = Q(**{f"{via}source_organisation_id__in": sharing_organisations(category), f"{via}sensitive": False})
+    return entries.filter(shared | own, not_withdrawn)
+
+
+def visible_teams(involvements: QuerySet, decision: Decision) -> QuerySet:
+    """Involvements shown in the record's "involved teams" section; their source is the team's
+    organisation, which must share the "involved teams" category (or be the viewer's own)."""
+    if not decision.allowed:
+        return involvements.none()
+    own = Q(care_team__organisation_id=decision.organisation_id)
+    if decision.opted_out:
+        return involvements.filter(own)
+    return involvements.filter(own | Q(care_team__organisation_id__in=sharing_organisations(Category.TEAMS)))
+
+
+def get_patient_for(request, patient_id, *, page: str) -> tuple[Patient, Decision]:
+    """Fetch the patient, decide, and write the one audit event for this page; raise when refused.
+
+    A missing patient and a refused one raise the same RecordAccessDenied, so an outsider cannot probe
+    which patients exist.
+    """
+    from .actions import record_access  # actions import this module
+
+    patient = None
+    try:
+        patient_uuid = uuid.UUID(str(patient_id))
+    except ValueError:
+        patient_uuid = None
+    if patient_uuid is not None:
+        patient = Patient.objects.select_related("registered_gp").filter(pk=patient_uuid).first()
+    if patient is None:
+        decision = _refused(Reason.NO_SUCH_PATIENT, professional_for(request.user))
+    else:
+        decision = decide(request.user, patient)
+    record_access(request=request, patient=patient, patient_id=patient_uuid, decision=decision, page=page)
+    if not decision.allowed:
+        raise RecordAccessDenied(decision, patient_id=patient_uuid)
+    return patient, decision

@@ -1,0 +1,67 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PRODUCTION = {
+    "DEBUG": "0",
+    "SECRET_KEY": "a-production-like-secret-key-that-is-long-and-random-9f8e7d6c5b4a3210",
+    "ALLOWED_HOSTS": "carerecord.example.nhs.uk",
+    "DATABASE_URL": "sqlite:////tmp/carerecord-deploy-check.sqlite3",
+}
+
+
+def manage(*args, env):
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_deploy_check_is_clean_with_production_settings():
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_a_development_secret_key_is_refused_when_debug_is_off():
+    result = manage("check", env={**PRODUCTION, "SECRET_KEY": "django-insecure-development-only"})
+    assert result.returncode != 0
+    assert "Set a real SECRET_KEY" in result.stderr
+
+
+@pytest.mark.django_db
+def test_health_check_needs_no_sign_in(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.content == b"ok"
+
+
+@pytest.mark.django_db
+def test_every_response_carries_a_request_id(client):
+    assert len(client.get("/healthz")["X-Request-ID"]) == 32
+    assert client.get("/healthz", headers={"X-Request-ID": "lb-abc12345"})["X-Request-ID"] == "lb-abc12345"
+    assert client.get("/healthz", headers={"X-Request-ID": "bad id; drop"})["X-Request-ID"] != "bad id; drop"
+
+
+@pytest.mark.django_db
+def test_signed_out_pages_redirect_to_sign_in(client):
+    for url in ["/", "/patients/", "/patients/search/"]:
+        response = client.get(url)
+        assert response.status_code == 302
+        assert response["Location"].startswith("/accounts/login/")
+    assert client.get("/accounts/login/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_there_is_no_public_sign_up(client):
+    response = client.get("/accounts/signup/")
+    assert response.status_code in (200, 404)
+    assert b'name="password1"' not in response.content

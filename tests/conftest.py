@@ -1,0 +1,85 @@
+"""Actors every access test starts from (after healthchecks' alice/bob/charlie and job-server's conftest).
+
+`patient` is in the care of `care_team` (at `organisation`); `clinician` is a member of that team.
+Everyone else is outside it in a different way.
+"""
+
+import pytest
+
+from sharing.actions import add_team_member
+from sharing.models import Organisation, Professional
+
+from . import factories
+
+
+@pytest.fixture
+def organisation():
+    return factories.OrganisationFactory(name="Riverside Medical Centre", kind=Organisation.Kind.GP_PRACTICE)
+
+
+@pytest.fixture
+def other_organisation():
+    return factories.OrganisationFactory(name="St Elsewhere NHS Foundation Trust", kind=Organisation.Kind.ACUTE_TRUST)
+
+
+@pytest.fixture
+def care_team(organisation):
+    return factories.CareTeamFactory(organisation=organisation, name="Riverside practice team")
+
+
+@pytest.fixture
+def patient(organisation, care_team):
+    patient = factories.PatientFactory(given_name="Ada", family_name="Testperson", registered_gp=organisation)
+    factories.InvolvementFactory(patient=patient, care_team=care_team)
+    return patient
+
+
+@pytest.fixture
+def clinician(organisation, care_team):
+    professional = factories.ProfessionalFactory(organisation=organisation, role=Professional.Role.GP)
+    add_team_member(by=None, team=care_team, professional=professional)
+    return professional.user
+
+
+@pytest.fixture
+def outsider(organisation):
+    """Same organisation as the care team, but not in it."""
+    return factories.ProfessionalFactory(organisation=organisation).user
+
+
+@pytest.fixture
+def clinician_other_org(other_organisation):
+    return factories.ProfessionalFactory(organisation=other_organisation).user
+
+
+@pytest.fixture
+def ig_officer(organisation):
+    """Staff with admin rights, no care relationship: admin is not a licence to read records."""
+    user = factories.UserFactory(is_staff=True, is_superuser=True)
+    factories.ProfessionalFactory(user=user, organisation=organisation, role=Professional.Role.IG_OFFICER)
+    return user
+
+
+@pytest.fixture
+def deactivated(organisation, care_team):
+    professional = factories.ProfessionalFactory(organisation=organisation)
+    add_team_member(by=None, team=care_team, professional=professional)
+    professional.user.is_active = False
+    professional.user.save()
+    return professional.user
+
+
+@pytest.fixture
+def no_profile_user():
+    return factories.UserFactory()
+
+
+@pytest.fixture
+def full_record(patient, organisation, other_organisation):
+    """One entry of every category from another organisation, so the record shows shared data."""
+    entries = {}
+    for model, entry_factory in factories.ENTRY_FACTORIES.items():
+        entries[model] = entry_factory(patient=patient, source_organisation=other_organisation)
+    factories.ObservationFactory(result=entries[next(m for m in entries if m.__name__ == "Result")])
+    factories.SupportPersonFactory(patient=patient, source_organisation=organisation, name="Bernard Testperson")
+    return entries

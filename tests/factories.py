@@ -1,0 +1,255 @@
+"""Synthetic test data, all in one place (factory-boy + Faker en_GB). NHS numbers come from the 999 test range."""
+
+import datetime
+import itertools
+import time
+from decimal import Decimal
+
+import factory
+from allauth.mfa.totp.internal.auth import TOTP, format_hotp_value, hotp_value
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+from factory.django import DjangoModelFactory
+
+from patients import models as patient_models
+from patients.categories import Category
+from patients.nhs_numbers import test_range_numbers
+from sharing import actions
+from sharing import models as sharing_models
+
+factory.Faker._DEFAULT_LOCALE = "en_GB"
+
+_nhs_numbers = test_range_numbers(start=500_000)
+_ods_codes = itertools.count(1)
+PASSWORD = "correct-horse-battery-staple"
+TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
+
+def totp_code(secret: str = TOTP_SECRET) -> str:
+    """The code an authenticator app would show now (for signing in in browser tests)."""
+    counter = int(time.time()) // 30
+    return format_hotp_value(hotp_value(secret, counter))
+
+
+class OrganisationFactory(DjangoModelFactory):
+    ods_code = factory.LazyFunction(lambda: f"T{next(_ods_codes):05d}")
+    name = factory.Faker("company")
+    kind = sharing_models.Organisation.Kind.GP_PRACTICE
+    region = sharing_models.Region.SEL
+
+    class Meta:
+        model = sharing_models.Organisation
+        django_get_or_create = ["ods_code"]
+        skip_postgeneration_save = True
+
+    @factory.post_generation
+    def shares(self, create, extracted, **kwargs):
+        """Shares every category unless told which (shares=[] for none)."""
+        if create:
+            for category in Category if extracted is None else extracted:
+                sharing_models.SharingAgreement.objects.update_or_create(
+                    organisation=self, category=category, defaults={"shares": True}
+                )
+
+
+class UserFactory(DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ["username"]
+        skip_postgeneration_save = True
+
+    email = factory.Sequence(lambda n: f"user{n}@test.carerecord.test")
+    username = factory.SelfAttribute("email")
+    first_name = factory.Faker("first_name")
+    last_name = factory.Faker("last_name")
+    password = factory.django.Password(PASSWORD)
+
+    @factory.post_generation
+    def totp(self, create, extracted, **kwargs):
+        """Everyone has an authenticator app by default, as the service requires (pass totp=False for none)."""
+        if create and extracted is not False:
+            TOTP.activate(self, TOTP_SECRET)
+
+
+class ProfessionalFactory(DjangoModelFactory):
+    class Meta:
+        model = sharing_models.Professional
+
+    user = factory.SubFactory(UserFactory)
+    organisation = factory.SubFactory(OrganisationFactory)
+    role = sharing_models.Professional.Role.DOCTOR
+    job_title = factory.Faker("job")
+    registration_number = factory.Sequence(lambda n: f"GMC{7000000 + n}")
+
+
+class CareTeamFactory(DjangoModelFactory):
+    class Meta:
+        model = sharing_models.CareTeam
+        skip_postgeneration_save = True
+
+    organisation = factory.SubFactory(OrganisationFactory)
+    name = factory.Sequence(lambda n: f"Care team {n}")
+    kind = sharing_models.CareTeam.Kind.GP_PRACTICE
+
+    @factory.post_generation
+    def members(self, create, extracted, **kwargs):
+        for professional in extracted or []:
+            actions.add_team_member(by=None, team=self, professional=professional)
+
+
+class PatientFactory(DjangoModelFactory):
+    class Meta:
+        model = patient_models.Patient
+
+    nhs_number = factory.LazyFunction(lambda: next(_nhs_numbers))
+    given_name = factory.Faker("first_name")
+    family_name = factory.Faker("last_name")
+    date_of_birth = factory.Faker("date_of_birth", minimum_age=1, maximum_age=95)
+    sex = patient_models.Sex.FEMALE
+    address = factory.Faker("street_address")
+    postcode = factory.Faker("postcode")
+    phone = factory.Faker("phone_number")
+    registered_gp = factory.SubFactory(OrganisationFactory)
+
+
+class InvolvementFactory(DjangoModelFactory):
+    """Created through the action, so the care team's access is granted exactly as in the app."""
+
+    class Meta:
+        model = sharing_models.Involvement
+
+    patient = factory.SubFactory(PatientFactory)
+    care_team = factory.SubFactory(CareTeamFactory)
+    reason = sharing_models.Involvement.Reason.REGISTRATION
+
+    @classmethod
+    def _create(cls, model_class, **kwargs):
+        return actions.start_involvement(by=None, **kwargs)
+
+
+class SupportPersonFactory(DjangoModelFactory):
+    class Meta:
+        model = patient_models.SupportPerson
+
+    patient = factory.SubFactory(PatientFactory)
+    source_organisation = factory.SubFactory(OrganisationFactory)
+    source_id = factory.Sequence(lambda n: f"rp-{n}")
+    name = factory.Faker("name")
+    relationship = patient_models.SupportPerson.Relationship.NEXT_OF_KIN
+    phone = factory.Faker("phone_number")
+
+
+class EntryFactory(DjangoModelFactory):
+    """What every record entry needs; subclasses add their own fields."""
+
+    patient = factory.SubFactory(PatientFactory)
+    source_organisation = factory.SubFactory(OrganisationFactory)
+    source_id = factory.Sequence(lambda n: f"src-{n}")
+    effective_at = factory.Faker("date_time_between", start_date="-5y", end_date="now", tzinfo=datetime.UTC)
+    source_updated_at = factory.LazyFunction(timezone.now)
+
+
+class AppointmentFactory(EntryFactory):
+    class Meta:
+        model = patient_models.Appointment
+
+    service = "Diabetes clinic"
+    location = factory.Faker("street_name")
+
+
+class ConditionFactory(EntryFactory):
+    class Meta:
+        model = patient_models.Condition
+
+    name = "Type 2 diabetes mellitus"
+    code_system = "http://snomed.info/sct"
+    code = "44054006"
+
+
+class MedicationFactory(EntryFactory):
+    class Meta:
+        model = patient_models.Medication
+
+    name = "Metformin 500mg modified-release tablets"
+    dosage = "One tablet twice a day"
+    kind = patient_models.Medication.Kind.REPEAT
+
+
+class AlertFactory(EntryFactory):
+    class Meta:
+        model = patient_models.Alert
+
+    kind = patient_models.Alert.Kind.CLINICAL
+    text = "Lives alone; key safe by front door"
+
+
+class AllergyFactory(EntryFactory):
+    class Meta:
+        model = patient_models.Allergy
+
+    substance = "Penicillin"
+    reaction = "Urticaria"
+    severity = patient_models.Allergy.Severity.MODERATE
+
+
+class ResultFactory(EntryFactory):
+    class Meta:
+        model = patient_models.Result
+
+    name = "HbA1c"
+
+
+class ObservationFactory(DjangoModelFactory):
+    class Meta:
+        model = patient_models.Observation
+
+    result = factory.SubFactory(ResultFactory)
+    patient = factory.SelfAttribute("result.patient")
+    effective_at = factory.SelfAttribute("result.effective_at")
+    code_system = "http://loinc.org"
+    code = "4548-4"
+    name = "Haemoglobin A1c"
+    value = Decimal("48")
+    unit = "mmol/mol"
+    reference_low = Decimal("20")
+    reference_high = Decimal("41")
+    flag = patient_models.Observation.Flag.HIGH
+
+
+class LetterFactory(EntryFactory):
+    class Meta:
+        model = patient_models.Letter
+
+    kind = patient_models.Letter.Kind.DISCHARGE
+    title = "Discharge summary"
+    author = factory.Faker("name")
+    body = factory.Faker("paragraph", nb_sentences=6)
+
+
+class CarePlanFactory(EntryFactory):
+    class Meta:
+        model = patient_models.CarePlan
+
+    title = "Diabetes care plan"
+    description = factory.Faker("paragraph")
+
+
+class CareEventFactory(EntryFactory):
+    class Meta:
+        model = patient_models.CareEvent
+
+    service = patient_models.CareEvent.Service.COMMUNITY
+    title = "District nurse visit"
+
+
+ENTRY_FACTORIES = {
+    patient_models.Appointment: AppointmentFactory,
+    patient_models.Condition: ConditionFactory,
+    patient_models.Medication: MedicationFactory,
+    patient_models.Alert: AlertFactory,
+    patient_models.Allergy: AllergyFactory,
+    patient_models.Result: ResultFactory,
+    patient_models.Letter: LetterFactory,
+    patient_models.CarePlan: CarePlanFactory,
+    patient_models.CareEvent: CareEventFactory,
+}

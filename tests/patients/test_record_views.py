@@ -1,0 +1,230 @@
+"""Every record URL: allowed for the care team, refused for everyone else, and audited either way."""
+
+import re
+import uuid
+
+import pytest
+from django.urls import reverse
+
+from patients.categories import Category
+from sharing.models import AccessEvent, AccessOutcome, Involvement
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+RECORD_URL_NAMES = ["record-summary", *[f"record-{category.value}" for category in Category]]
+REFUSED_ACTORS = ["outsider", "clinician_other_org", "ig_officer", "deactivated", "no_profile_user"]
+
+
+def record_urls(patient):
+    urls = [reverse(name, args=[patient.pk]) for name in RECORD_URL_NAMES]
+    return [*urls, reverse("record-result-trend", args=[patient.pk, "4548-4"])]
+
+
+@pytest.fixture
+def all_urls(patient, full_record):
+    return record_urls(patient)
+
+
+def test_care_team_member_reads_every_page_and_each_view_is_audited_once(client, clinician, patient, all_urls):
+    client.force_login(clinician)
+    for url in all_urls:
+        before = AccessEvent.objects.count()
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert patient.nhs_number_display in response.content.decode()
+        events = list(AccessEvent.objects.order_by("-at", "-id")[: AccessEvent.objects.count() - before])
+        assert len(events) == 1, url
+        assert events[0].outcome == AccessOutcome.ALLOWED
+        assert events[0].basis == "care-team"
+        assert events[0].user_id == clinician.pk
+        assert events[0].patient_id == patient.pk
+        assert events[0].request_id == response["X-Request-ID"]
+
+
+@pytest.mark.parametrize("actor", REFUSED_ACTORS)
+def test_everyone_outside_the_care_team_is_refused_on_every_page(request, client, patient, all_urls, actor):
+    user = request.getfixturevalue(actor)
+    client.force_login(user)
+    for url in all_urls:
+        response = client.get(url)
+        assert response.status_code in (403, 302), url
+        body = response.content.decode()
+        assert patient.nhs_number not in body and patient.nhs_number_display not in body
+        assert patient.family_name not in body.upper() and "Type 2 diabetes" not in body
+
+
+def test_refusals_are_audited(client, outsider, patient, all_urls):
+    client.force_login(outsider)
+    for url in all_urls:
+        client.get(url)
+    refused = AccessEvent.objects.filter(user_id=outsider.pk, outcome=AccessOutcome.REFUSED)
+    assert refused.count() == len(all_urls)
+    assert {event.patient_id for event in refused} == {patient.pk}
+    assert {event.reason for event in refused} == {"no-care-relationship"}
+
+
+def test_anonymous_is_sent_to_sign_in(client, patient, all_urls):
+    for url in all_urls:
+        response = client.get(url)
+        assert response.status_code == 302
+        assert response["Location"].startswith(reverse("account_login"))
+    assert not AccessEvent.objects.exists()
+
+
+def test_missing_patient_looks_exactly_like_a_refused_one(client, outsider, patient):
+    client.force_login(outsider)
+    refused = client.get(reverse("record-summary", args=[patient.pk]))
+    missing = client.get(reverse("record-summary", args=[uuid.uuid4()]))
+    assert refused.status_code == missing.status_code == 403
+
+    def without_path(response):
+        body = response.content.decode().replace(response.wsgi_request.path, "")
+        return re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", body)
+
+    assert without_path(refused) == without_path(missing)
+
+
+def test_ended_involvement_revokes_the_pages(client, clinician, patient):
+    from sharing import actions
+
+    client.force_login(clinician)
+    url = reverse("record-summary", args=[patient.pk])
+    assert client.get(url).status_code == 200
+    actions.end_involvement(by=None, involvement=Involvement.objects.get(patient=patient))
+    assert client.get(url).status_code == 403
+
+
+def test_summary_shows_every_category_with_source_and_date(client, clinician, patient, full_record, other_organisation):
+    client.force_login(clinician)
+    body = client.get(reverse("record-summary", args=[patient.pk])).content.decode()
+    for category in Category:
+        assert category.label in body
+    assert body.count(other_organisation.name) >= len(full_record)
+    assert "Riverside practice team" in body  # involved team
+    assert "Bernard Testperson" in body  # support network
+    assert "not live" in body
+
+
+def test_sensitive_entry_from_another_organisation_is_withheld(client, clinician, patient, other_organisation):
+    factories.ConditionFactory(patient=patient, source_organisation=other_organisation, name="Visible condition")
+    factories.ConditionFactory(
+        patient=patient, source_organisation=other_organisation, name="Secret condition", sensitive=True
+    )
+    client.force_login(clinician)
+    body = client.get(reverse("record-conditions", args=[patient.pk])).content.decode()
+    assert "Visible condition" in body
+    assert "Secret condition" not in body
+
+
+def test_category_page_is_paginated(client, clinician, patient, settings):
+    settings.RECORD_PAGE_SIZE = 5
+    for n in range(12):
+        factories.AppointmentFactory(patient=patient, service=f"Clinic number {n:02d}")
+    client.force_login(clinician)
+    url = reverse("record-appointments", args=[patient.pk])
+    first = client.get(url)
+    assert len(first.context["page"].object_list) == 5
+    third = client.get(url, {"page": 3})
+    assert len(third.context["page"].object_list) == 2
+    assert client.get(url, {"page": "nonsense"}).status_code == 200
+
+
+def test_htmx_request_gets_the_fragment_only(client, clinician, patient, full_record):
+    client.force_login(clinician)
+    url = reverse("record-appointments", args=[patient.pk])
+    fragment = client.get(url, headers={"HX-Request": "true"})
+    assert fragment.status_code == 200
+    assert "<html" not in fragment.content.decode()
+    assert AccessEvent.objects.filter(page="record:appointments", outcome="allowed").count() == 1
+
+
+def test_results_page_groups_by_test_with_latest_value_and_flag(client, clinician, patient, other_organisation):
+    import datetime
+    from decimal import Decimal
+
+    for year, value in [(2021, "44"), (2022, "52"), (2023, "39")]:
+        result = factories.ResultFactory(
+            patient=patient,
+            source_organisation=other_organisation,
+            effective_at=datetime.datetime(year, 3, 1, 9, 0, tzinfo=datetime.UTC),
+        )
+        factories.ObservationFactory(result=result, value=Decimal(value), flag="" if value == "39" else "H")
+    client.force_login(clinician)
+    response = client.get(reverse("record-results", args=[patient.pk]))
+    tests = response.context["tests"]
+    assert len(tests) == 1
+    assert tests[0].value == Decimal("39")
+    assert tests[0].count == 3
+
+
+def test_trend_page_draws_every_point_and_a_table(client, clinician, patient, other_organisation):
+    import datetime
+    from decimal import Decimal
+
+    for year in range(2018, 2024):
+        result = factories.ResultFactory(
+            patient=patient,
+            source_organisation=other_organisation,
+            effective_at=datetime.datetime(year, 6, 1, 9, 0, tzinfo=datetime.UTC),
+        )
+        factories.ObservationFactory(result=result, value=Decimal(40 + year - 2018))
+    client.force_login(clinician)
+    response = client.get(reverse("record-result-trend", args=[patient.pk, "4548-4"]))
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "<svg" in body and "<polyline" in body
+    assert len(response.context["chart"].points) == 6
+    assert body.count("<tr") >= 7  # header + 6 rows
+    assert client.get(reverse("record-result-trend", args=[patient.pk, "no-such-test"])).status_code == 404
+
+
+def _patient_with_results(care_team, organisation, n_results):
+    from django.utils import timezone
+
+    from patients.models import Observation, Result
+
+    patient = factories.PatientFactory()
+    factories.InvolvementFactory(patient=patient, care_team=care_team)
+    now = timezone.now()
+    results = Result.objects.bulk_create(
+        Result(
+            patient=patient,
+            source_organisation=organisation,
+            source_id=f"{patient.pk}-{n}",
+            name="Full blood count",
+            effective_at=now,
+            source_updated_at=now,
+        )
+        for n in range(n_results)
+    )
+    Observation.objects.bulk_create(
+        Observation(result=r, patient=patient, code=code, name=code, effective_at=r.effective_at)
+        for r in results
+        for code in ("718-7", "6690-2")
+    )
+    for model, entry_factory in factories.ENTRY_FACTORIES.items():
+        if model is not Result:
+            entry_factory.create_batch(3, patient=patient, source_organisation=organisation)
+    return patient
+
+
+def test_record_query_count_does_not_grow_with_the_record(client, clinician, care_team, other_organisation):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    small = _patient_with_results(care_team, other_organisation, 10)
+    large = _patient_with_results(care_team, other_organisation, 1000)
+    client.force_login(clinician)
+    counts = {}
+    for name in ("record-summary", "record-results"):
+        for patient in (small, large):
+            url = reverse(name, args=[patient.pk])
+            client.get(url)  # warm per-process caches (content types, permissions)
+            with CaptureQueriesContext(connection) as queries:
+                assert client.get(url).status_code == 200
+            counts[name, patient.nhs_number == large.nhs_number] = len(queries)
+    assert counts["record-summary", False] == counts["record-summary", True]
+    assert counts["record-results", False] == counts["record-results", True]
+    # session, user, MFA, profile, patient, grant, objection, audit, teams (2), support network, 9 sections + prefetch
+    assert counts["record-summary", True] <= 30
