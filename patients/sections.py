@@ -7,10 +7,11 @@ does not grow with the patient's history.
 
 from dataclasses import dataclass, field
 
-from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models import Count, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
+from django.utils import timezone
 
-from sharing.access import Decision, visible, visible_teams
-from sharing.models import CareTeamMembership
+from sharing.access import Decision, sharing_organisations, visible, visible_teams
+from sharing.models import CareTeamMembership, Organisation, SharingAgreement
 
 from .categories import Category
 from .models import ENTRY_MODELS, Observation, Patient, SupportPerson
@@ -52,7 +53,7 @@ def involvements(patient: Patient, decision: Decision) -> QuerySet:
         visible_teams(patient.involvements.all(), decision)
         .select_related("care_team__organisation")
         .prefetch_related(Prefetch("care_team__memberships", queryset=members))
-        .order_by("ended_at", "-started_at")
+        .order_by(F("ended_at").asc(nulls_first=True), "-started_at")
     )
 
 
@@ -93,3 +94,92 @@ def test_history(patient: Patient, decision: Decision, code: str, limit: int = 5
         .order_by("-effective_at", "-id")[:limit]
     )
     return list(reversed(observations))
+
+
+@dataclass
+class CoverageCell:
+    category: Category
+    state: str  # "own", "shared", "shared-empty", "not-shared", "opted-out"
+    count: int = 0
+    withheld: int = 0
+
+    @property
+    def label(self):
+        return {
+            "own": "Your organisation",
+            "shared": "Shared",
+            "shared-empty": "Shared, nothing recorded",
+            "not-shared": "Not shared by this organisation",
+            "opted-out": "Not shown: the patient has opted out",
+        }[self.state]
+
+
+@dataclass
+class CoverageRow:
+    organisation: object
+    cells: list[CoverageCell]
+
+
+def _holdings(patient: Patient):
+    """(organisation id, category, items, sensitive items) for everything held on the patient: one UNION query."""
+    parts = [
+        model.objects.filter(patient=patient, entered_in_error=False)
+        .order_by()
+        .values("source_organisation_id")
+        .annotate(category=Value(category.value), n=Count("id"), sensitive=Count("id", filter=Q(sensitive=True)))
+        .values_list("source_organisation_id", "category", "n", "sensitive")
+        for category, model in ENTRY_MODELS.items()
+    ]
+    parts.append(
+        patient.involvements.order_by()
+        .values("care_team__organisation_id")
+        .annotate(category=Value(Category.TEAMS.value), n=Count("id"), sensitive=Value(0))
+        .values_list("care_team__organisation_id", "category", "n", "sensitive")
+    )
+    first, *rest = parts
+    return first.union(*rest, all=True)
+
+
+def coverage(patient: Patient, decision: Decision) -> list[CoverageRow]:
+    """For each organisation holding data on the patient and each category: what the viewer can see, so
+    that absence never looks like "nothing exists". Three queries whatever the record's size."""
+    held = {}
+    for organisation_id, category, n, sensitive in _holdings(patient):
+        count, withheld = held.get((organisation_id, category), (0, 0))
+        held[organisation_id, category] = (count + n, withheld + sensitive)
+    organisation_ids = {organisation_id for organisation_id, _ in held}
+    shared = set(
+        SharingAgreement.objects.filter(
+            organisation_id__in=organisation_ids, shares=True, since__lte=timezone.localdate()
+        ).values_list("organisation_id", "category")
+    )
+    rows = []
+    for organisation in Organisation.objects.filter(pk__in=organisation_ids).order_by("name"):
+        cells = []
+        for category in Category:
+            count, sensitive = held.get((organisation.pk, category.value), (0, 0))
+            if organisation.pk == decision.organisation_id:
+                cells.append(CoverageCell(category, "own", count))
+            elif decision.opted_out:
+                cells.append(CoverageCell(category, "opted-out"))
+            elif (organisation.pk, category.value) not in shared:
+                cells.append(CoverageCell(category, "not-shared"))
+            else:
+                visible_count = count - sensitive
+                state = "shared" if visible_count else "shared-empty"
+                cells.append(CoverageCell(category, state, visible_count, withheld=sensitive))
+        rows.append(CoverageRow(organisation, cells))
+    return rows
+
+
+def withheld_count(patient: Patient, decision: Decision, category: Category) -> int:
+    """How many sensitive entries of this category other organisations hold that the viewer cannot see."""
+    if category == Category.TEAMS or decision.opted_out:
+        return 0
+    model = ENTRY_MODELS[category]
+    return (
+        model.objects.filter(patient=patient, sensitive=True, entered_in_error=False)
+        .exclude(source_organisation_id=decision.organisation_id)
+        .filter(source_organisation_id__in=sharing_organisations(category))
+        .count()
+    )

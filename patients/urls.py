@@ -7,6 +7,7 @@ urlpatterns = [
     path("", search.my_patients, name="my-patients"),
     path("search/", search.search, name="patient-search"),
     path("<uuid:patient_id>/", record.summary, name="record-summary"),
+    path("<uuid:patient_id>/sharing/", record.coverage, name="record-coverage"),
     path("<uuid:patient_id>/results/<str:code>/", record.result_trend, name="record-result-trend"),
     *[
         path(

@@ -47,10 +47,19 @@ def category_page(request, patient_id, category):
     )
     if category == Category.RESULTS and page.number == 1:
         context["tests"] = sections.latest_by_test(patient, decision)
+    context["withheld"] = sections.withheld_count(patient, decision, category)
     if category == Category.TEAMS:
         context["support_network"] = list(sections.support_network(patient, decision))
-    template = "patients/record/category.htmx.html" if request.htmx else "patients/record/category.html"
+    # Only htmx's own swaps get the fragment: boosted links and history restores need the whole page.
+    fragment = request.htmx and not request.htmx.boosted and not request.htmx.history_restore_request
+    template = "patients/record/category.htmx.html" if fragment else "patients/record/category.html"
     return render(request, template, context)
+
+
+def coverage(request, patient_id):
+    patient, decision = get_patient_for(request, patient_id, page="record:coverage")
+    context = _record_context(patient, decision, coverage=sections.coverage(patient, decision))
+    return render(request, "patients/record/coverage.html", context)
 
 
 def result_trend(request, patient_id, code):

@@ -38,7 +38,13 @@ def search(request):
                 results = list(patient_search.by_nhs_number(nhs_form.cleaned_data["nhs_number"]))
         if results is not None:
             record_search(request=request, by=searched_by, patients=results)
-    context = {"nhs_form": nhs_form, "name_form": name_form, "results": results, "searched_by": searched_by}
+    context = {
+        "nhs_form": nhs_form,
+        "name_form": name_form,
+        "results": results,
+        "searched_by": searched_by,
+        "truncated": results is not None and len(results) >= settings.SEARCH_MAX_RESULTS,
+    }
     status = 400 if searched_by and results is None else 200
     return render(request, "patients/search.html", context, status=status)
 

@@ -1,0 +1,46 @@
+"""The coverage view: absence must never look like "nothing exists"."""
+
+import pytest
+from django.urls import reverse
+
+from patients.categories import Category
+from patients.sections import coverage
+from sharing import access
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+def cells_for(rows, organisation):
+    row = next(r for r in rows if r.organisation == organisation)
+    return {cell.category: cell for cell in row.cells}
+
+
+def test_each_organisation_and_category_says_shared_not_shared_or_empty(clinician, patient, organisation):
+    sharer = factories.OrganisationFactory(name="Sharing Trust", shares=[Category.CONDITIONS, Category.LETTERS])
+    factories.ConditionFactory(patient=patient, source_organisation=sharer)
+    factories.ConditionFactory(patient=patient, source_organisation=sharer, sensitive=True)
+    factories.MedicationFactory(patient=patient, source_organisation=sharer)  # held but not shared
+    rows = coverage(patient, access.decide(clinician, patient))
+    cells = cells_for(rows, sharer)
+    assert cells[Category.CONDITIONS].state == "shared" and cells[Category.CONDITIONS].count == 1
+    assert cells[Category.CONDITIONS].withheld == 1
+    assert cells[Category.MEDICATIONS].state == "not-shared"
+    assert cells[Category.LETTERS].state == "shared-empty"
+    assert cells_for(rows, organisation)[Category.TEAMS].state == "own"  # the viewer's own team
+
+
+def test_coverage_page_is_a_record_page(client, clinician, outsider, patient, full_record, other_organisation):
+    client.force_login(clinician)
+    response = client.get(reverse("record-coverage", args=[patient.pk]))
+    assert response.status_code == 200
+    assert other_organisation.name in response.content.decode()
+    client.force_login(outsider)
+    assert client.get(reverse("record-coverage", args=[patient.pk])).status_code == 403
+
+
+def test_category_page_says_when_sensitive_entries_are_withheld(client, clinician, patient, other_organisation):
+    factories.ConditionFactory(patient=patient, source_organisation=other_organisation, sensitive=True)
+    client.force_login(clinician)
+    body = client.get(reverse("record-conditions", args=[patient.pk])).content.decode()
+    assert "1 sensitive" in body and "withheld" in body
