@@ -86,12 +86,11 @@ def trend_chart(observations) -> Chart | None:
     ]
     years = sorted({o.effective_at.year for o in numeric})
     step = max(1, len(years) // 6)
+    # A tick per year (thinned to about six), at 1 January or, for the first year, at the first result.
     x_ticks = [
-        Tick(x_at(o.effective_at.replace(month=1, day=1).timestamp()), str(year))
+        Tick(x_at(max(first, numeric[0].effective_at.replace(year=year, month=1, day=1).timestamp())), str(year))
         for year in years[::step]
-        for o in [next(o for o in numeric if o.effective_at.year == year)]
-        if o.effective_at.replace(month=1, day=1).timestamp() >= first
-    ] or [Tick(points[0].x, f"{numeric[0].effective_at:%b %Y}")]
+    ]
     band = None
     latest = numeric[-1]
     if latest.reference_low is not None and latest.reference_high is not None:

@@ -37,3 +37,9 @@ def test_axis_covers_values_and_reference_range():
 def test_single_point_and_text_only_results():
     assert len(trend_chart([observation(2020, "30")]).points) == 1
     assert trend_chart([observation(2020, None)]) is None
+
+
+def test_every_year_is_labelled_including_the_first_partial_one():
+    chart = trend_chart([observation(2020, "30"), observation(2021, "35"), observation(2022, "40")])
+    assert [t.label for t in chart.x_ticks] == ["2020", "2021", "2022"]
+    assert chart.x_ticks[0].position == LEFT  # data starts mid-January: the tick sits on the first point
