@@ -206,3 +206,8 @@ BREAK_GLASS_HOURS = env.float("BREAK_GLASS_HOURS", default=4)
 
 # Public opt-out form: submissions allowed from one address per hour.
 OPTOUT_REQUESTS_PER_HOUR = env.int("OPTOUT_REQUESTS_PER_HOUR", default=5)
+
+# FHIR: organisations created from an unknown ODS code are placed in this region until IG corrects them,
+# and partners' transaction bundles may be larger than Django's 2.5 MB default.
+FHIR_DEFAULT_REGION = env("FHIR_DEFAULT_REGION", default="NCL")
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=20 * 1024 * 1024)

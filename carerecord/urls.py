@@ -10,6 +10,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("patients/", include("patients.urls")),
     path("patients/", include("sharing.urls")),
+    path("fhir/", include("sharing.fhir.urls")),
     path("", include("optout.urls")),
 ]
 

@@ -61,6 +61,8 @@ def kind_of(name, callback):
         return RECORD
     if name.startswith("admin:"):
         return "admin"
+    if name.startswith("fhir:"):
+        return "fhir"  # token or session auth, OperationOutcome answers: tests/sharing/fhir/ covers every route
     if callback.__module__.startswith("allauth."):
         return "auth"
     return CLASSIFIED.get(name)

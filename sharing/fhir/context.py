@@ -107,11 +107,14 @@ class Context:
         return self.names.get(key)
 
     def name_of(self, reference) -> str:
-        """A referenced person's or organisation's name as its own resource gave it, else the reference's display."""
+        """A referenced person's or organisation's name: the reference's own display (how the sender chose to show
+        it here), else the name its resource gave."""
         if reference is None:
             return ""
+        if reference.display:
+            return reference.display
         named = self.named(reference)
-        return (named.name if named else "") or reference.display or ""
+        return named.name if named else ""
 
     def organisation_id(self, reference) -> int | None:
         """A referenced organisation known here by its ODS code (from the reference or the Organization sent)."""

@@ -1,0 +1,38 @@
+"""AllergyIntolerance -> Allergy."""
+
+from patients.models import Allergy
+
+from ..context import Unmappable
+from ..outcome import error
+from .common import code_of, codes_in, entry_fields, first, period_start, text_of, texts_of, to_datetime
+
+SEVERITY_ORDER = ["mild", "moderate", "severe"]
+WITHDRAWN = {"entered-in-error", "refuted"}
+
+
+def map_allergy(resource, ctx):
+    reactions = resource.reaction or []
+    # Transfer-degraded records carry the real substance in the text, which text_of prefers.
+    substance = text_of(resource.code) or next((text_of(r.substance) for r in reactions if r.substance), "")
+    if not substance:
+        raise Unmappable(error("required", "An allergy needs a substance (code).", "AllergyIntolerance.code"))
+    system, code = code_of(resource.code)
+    severities = [r.severity for r in reactions if r.severity in SEVERITY_ORDER]
+    effective = first(
+        to_datetime(resource.onsetDateTime), period_start(resource.onsetPeriod), to_datetime(resource.recordedDate)
+    )
+    return Allergy, {
+        **entry_fields(
+            resource,
+            ctx,
+            patient=resource.patient,
+            patient_expression="AllergyIntolerance.patient",
+            effective_at=effective,
+            entered_in_error=bool(codes_in(resource.verificationStatus) & WITHDRAWN),
+        ),
+        "substance": substance,
+        "code_system": system,
+        "code": code,
+        "reaction": ", ".join(text for r in reactions for text in texts_of(r.manifestation)),
+        "severity": max(severities, key=SEVERITY_ORDER.index) if severities else Allergy.Severity.UNKNOWN,
+    }

@@ -1,0 +1,44 @@
+"""Condition -> Condition (diagnosed conditions)."""
+
+from patients.models import Condition
+
+from ..context import Unmappable
+from ..outcome import error
+from .common import code_of, codes_in, entry_fields, first, period_end, period_start, text_of, to_date, to_datetime
+
+CLINICAL_STATUS = {
+    "active": Condition.Status.ACTIVE,
+    "recurrence": Condition.Status.ACTIVE,
+    "relapse": Condition.Status.ACTIVE,
+    "inactive": Condition.Status.RESOLVED,
+    "resolved": Condition.Status.RESOLVED,
+    "remission": Condition.Status.REMISSION,
+}
+# A refuted diagnosis is as wrong to show as one entered in error: both are withdrawn (kept, shown to no one).
+WITHDRAWN = {"entered-in-error", "refuted"}
+
+
+def map_condition(resource, ctx):
+    name = text_of(resource.code)
+    if not name:
+        raise Unmappable(error("required", "A condition needs a code or text to be shown.", "Condition.code"))
+    system, code = code_of(resource.code)
+    effective = first(
+        to_datetime(resource.onsetDateTime), period_start(resource.onsetPeriod), to_datetime(resource.recordedDate)
+    )
+    return Condition, {
+        **entry_fields(
+            resource,
+            ctx,
+            patient=resource.subject,
+            patient_expression="Condition.subject",
+            effective_at=effective,
+            entered_in_error=bool(codes_in(resource.verificationStatus) & WITHDRAWN),
+        ),
+        "name": name,
+        "code_system": system,
+        "code": code,
+        "clinical_status": CLINICAL_STATUS.get(code_of(resource.clinicalStatus)[1], Condition.Status.ACTIVE),
+        "resolved_on": to_date(first(resource.abatementDateTime, period_end(resource.abatementPeriod))),
+        "notes": "\n".join(note.text for note in resource.note or [] if note.text),
+    }

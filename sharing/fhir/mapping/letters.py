@@ -1,0 +1,94 @@
+"""DocumentReference and Composition -> Letter.
+
+Kind from the document type: a discharge summary if it says so (SNOMED 373942005 or "discharge"), a letter
+to GP if addressed to one, otherwise a clinic letter. The body is the document's own text (a text attachment,
+or a Composition's section narratives); a binary attachment (PDF) is described with its link instead.
+"""
+
+from patients.models import Letter
+
+from ..context import Unmappable
+from ..outcome import error
+from .common import codes_in, entry_fields, first, narrative, period_start, text_of, texts_of, to_datetime
+
+DISCHARGE_CODES = {"373942005", "1658141000000102"}  # discharge summary, discharge letter
+TO_GP_WORDS = ("letter to gp", "to general practitioner", "gp letter", "letter to general practitioner")
+
+
+def letter_kind(*concepts) -> str:
+    concepts = [concept for concept in concepts if concept is not None]
+    words = " ".join(texts_of(concepts)).lower()
+    codes = set().union(*(codes_in(concept) for concept in concepts))
+    if codes & DISCHARGE_CODES or "discharge" in words:
+        return Letter.Kind.DISCHARGE
+    if any(word in words for word in TO_GP_WORDS):
+        return Letter.Kind.TO_GP
+    return Letter.Kind.CLINIC
+
+
+def attachment_text(attachment) -> str:
+    if attachment.data and (attachment.contentType or "text/plain").startswith("text/"):
+        return attachment.data.decode("utf-8", errors="replace")
+    described = attachment.title or "Attached document"
+    kind = f" ({attachment.contentType})" if attachment.contentType else ""
+    return f"{described}{kind}" + (f": {attachment.url}" if attachment.url else "")
+
+
+def map_document_reference(resource, ctx):
+    attachments = [content.attachment for content in resource.content or [] if content.attachment is not None]
+    body = "\n\n".join(filter(None, [resource.description, *(attachment_text(a) for a in attachments)]))
+    title = first(*(a.title for a in attachments if a.title), text_of(resource.type) or None) or "Document"
+    context_period = resource.context.period if resource.context else None
+    effective = first(
+        to_datetime(resource.date),
+        period_start(context_period),
+        *(to_datetime(a.creation) for a in attachments if a.creation),
+    )
+    return Letter, {
+        **entry_fields(
+            resource,
+            ctx,
+            patient=resource.subject,
+            patient_expression="DocumentReference.subject",
+            effective_at=effective,
+            entered_in_error=resource.status == "entered-in-error" or resource.docStatus == "entered-in-error",
+        ),
+        "kind": letter_kind(resource.type, *(resource.category or [])),
+        "title": title,
+        "author": ", ".join(filter(None, (ctx.name_of(a) for a in resource.author or []))),
+        "body": body,
+    }
+
+
+def section_text(sections, depth: int = 0) -> list[str]:
+    lines = []
+    for section in sections or []:
+        if section.title:
+            lines.append(section.title)
+        text = narrative(section.text)
+        if text:
+            lines.append(text)
+        lines.extend(section_text(section.section, depth + 1))
+        if depth == 0:
+            lines.append("")
+    return lines
+
+
+def map_composition(resource, ctx):
+    body = "\n".join(section_text(resource.section)).strip() or narrative(resource.text)
+    if not body:
+        raise Unmappable(error("required", "A composition with no text has nothing to show.", "Composition.section"))
+    return Letter, {
+        **entry_fields(
+            resource,
+            ctx,
+            patient=resource.subject,
+            patient_expression="Composition.subject",
+            effective_at=to_datetime(resource.date),
+            entered_in_error=resource.status == "entered-in-error",
+        ),
+        "kind": letter_kind(resource.type, *(resource.category or [])),
+        "title": resource.title or text_of(resource.type) or "Document",
+        "author": ", ".join(filter(None, (ctx.name_of(a) for a in resource.author or []))),
+        "body": body,
+    }

@@ -1,0 +1,109 @@
+"""MedicationStatement and MedicationRequest -> Medication; the drug's name comes from the resource's own code,
+a contained Medication, or a Medication the source sent before (or in the same bundle)."""
+
+from patients.models import Medication
+
+from ..context import Named, Unmappable
+from ..outcome import error
+from .common import code_of, codes_in, entry_fields, first, period_end, period_start, text_of, to_date, to_datetime
+
+REQUEST_STATUS = {
+    "completed": Medication.Status.COMPLETED,
+    "cancelled": Medication.Status.STOPPED,
+    "stopped": Medication.Status.STOPPED,
+}
+STATEMENT_STATUS = {
+    "completed": Medication.Status.COMPLETED,
+    "stopped": Medication.Status.STOPPED,
+    "not-taken": Medication.Status.STOPPED,
+}
+REPEAT_COURSES = {"continuous", "seasonal"}
+
+
+def medication_named(resource, ctx, expression: str) -> Named:
+    concept = resource.medicationCodeableConcept
+    if concept is not None:
+        return Named(text_of(concept), *code_of(concept))
+    reference = resource.medicationReference
+    if reference is not None and (reference.reference or "").startswith("#"):
+        contained = next(
+            (c for c in resource.contained or [] if f"#{c.id}" == reference.reference and c.code is not None), None
+        )
+        if contained is not None:
+            return Named(text_of(contained.code), *code_of(contained.code))
+    named = ctx.named(reference)
+    if named and named.name:
+        return named
+    if reference is not None and reference.display:
+        return Named(reference.display)
+    described = reference.reference if reference is not None else "no medication"
+    raise Unmappable(
+        error(
+            "not-found",
+            f"Medication not found: {described} is not a Medication this organisation has sent. "
+            "Send it first, in the same bundle, or contained.",
+            f"{expression}.medicationReference" if reference is not None else f"{expression}.medication",
+        )
+    )
+
+
+def medication_kind(categories, course) -> str:
+    if any("inpatient" in codes_in(category) for category in categories):
+        return Medication.Kind.HOSPITAL
+    if codes_in(course) & REPEAT_COURSES:
+        return Medication.Kind.REPEAT
+    return Medication.Kind.ACUTE
+
+
+def _fields(resource, ctx, *, effective, status, kind, dosages, ended_on, expression):
+    common = entry_fields(  # the patient first: without one, the drug does not matter
+        resource,
+        ctx,
+        patient=resource.subject,
+        patient_expression=f"{expression}.subject",
+        effective_at=effective,
+        entered_in_error=resource.status == "entered-in-error",
+    )
+    named = medication_named(resource, ctx, expression)
+    return Medication, {
+        **common,
+        "name": named.name,
+        "code_system": named.code_system,
+        "code": named.code,
+        "dosage": "; ".join(dosage.text for dosage in dosages or [] if dosage.text),
+        "kind": kind,
+        "status": status,
+        "ended_on": ended_on,
+    }
+
+
+def map_medication_request(resource, ctx):
+    validity = resource.dispenseRequest.validityPeriod if resource.dispenseRequest else None
+    return _fields(
+        resource,
+        ctx,
+        effective=to_datetime(resource.authoredOn),
+        status=REQUEST_STATUS.get(resource.status, Medication.Status.ACTIVE),
+        kind=medication_kind(resource.category or [], resource.courseOfTherapyType),
+        dosages=resource.dosageInstruction,
+        ended_on=to_date(period_end(validity)),
+        expression="MedicationRequest",
+    )
+
+
+def map_medication_statement(resource, ctx):
+    effective = first(
+        to_datetime(resource.effectiveDateTime),
+        period_start(resource.effectivePeriod),
+        to_datetime(resource.dateAsserted),
+    )
+    return _fields(
+        resource,
+        ctx,
+        effective=effective,
+        status=STATEMENT_STATUS.get(resource.status, Medication.Status.ACTIVE),
+        kind=medication_kind([resource.category] if resource.category else [], None),
+        dosages=resource.dosage,
+        ended_on=to_date(period_end(resource.effectivePeriod)),
+        expression="MedicationStatement",
+    )

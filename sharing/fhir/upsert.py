@@ -1,0 +1,183 @@
+"""Bulk upsert of record entries keyed by (source organisation, source id).
+
+One query reads what is already there; rows that would not change are skipped ("unchanged"), an older copy
+than the one held is skipped too (stale); the rest go in one INSERT ... ON CONFLICT DO UPDATE per model, so two
+imports of the same bundle at the same moment cannot create a duplicate. Rows are written in key order, so
+concurrent imports lock rows in the same order and cannot deadlock each other.
+
+Rows stay plain dicts throughout: on PostgreSQL they are written with one INSERT ... SELECT FROM UNNEST(arrays)
+(what Django's bulk_create does, without building and preparing a model instance per row, which cost more than
+the database did); elsewhere through bulk_create.
+"""
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+
+from django.db import connection, models
+from django.db.models import F, Lookup, Q
+from django.utils import timezone
+
+CREATED, UPDATED, UNCHANGED, REJECTED = "created", "updated", "unchanged", "rejected"
+_RANK = {UNCHANGED: 0, UPDATED: 1, CREATED: 2}
+UNIQUE_FIELDS = ["source_organisation", "source_id"]
+
+
+@dataclass(frozen=True)
+class Upserted:
+    status: str
+    stale: bool = False  # the sender's copy is older than the one held: kept the newer
+    pk: int | None = None
+    effective_at: datetime | None = None
+    written: bool = False  # inserted or updated by this import (so this transaction holds its row lock)
+
+
+class _AnyOf(Lookup):
+    """`column IN (SELECT unnest(%s))` with the keys as one array parameter. A 1,000-key IN list costs Django
+    and the driver more to build than the database takes to answer; `= ANY(array)` is estimated as matching
+    many rows and gets a sequential scan, where this form gets the index (3 ms instead of 14 at 60,000 rows)."""
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        lhs, params = self.process_lhs(compiler, connection)
+        array_type = self.lhs.output_field.db_type(connection)
+        return f"{lhs} IN (SELECT unnest(%s::{array_type}[]))", [*params, list(self.rhs)]
+
+
+def any_of(field: str, values):
+    """A filter for `field` in `values`: one array parameter on PostgreSQL, an IN list elsewhere."""
+    values = list(values)
+    if connection.vendor == "postgresql":
+        return _AnyOf(F(field), values)
+    return Q(**{f"{field}__in": values})
+
+
+def strongest(*statuses: str) -> str:
+    """Combine the statuses of the rows one resource produced: created beats updated beats unchanged."""
+    return max(statuses, key=_RANK.__getitem__)
+
+
+@dataclass(frozen=True)
+class _Columns:
+    names: list[str]  # what an upsert updates: everything but the key and created_at
+    attnames: list[str]
+    defaults: dict  # attname -> default, for what a mapper leaves out
+    clip: list[tuple[str, int]]
+
+
+@cache
+def _columns(model) -> _Columns:
+    fields = [
+        f for f in model._meta.concrete_fields if not f.primary_key and f.name not in ("created_at", *UNIQUE_FIELDS)
+    ]
+    return _Columns(
+        names=[f.name for f in fields],
+        attnames=[f.attname for f in fields],
+        defaults={f.attname: f.get_default() for f in fields if not callable(f.default)},
+        clip=[(f.attname, f.max_length) for f in fields if isinstance(f, models.CharField) and f.max_length],
+    )
+
+
+def clip(model, values: dict) -> dict:
+    """Long texts are cut to the column's length rather than failing the whole bulk write."""
+    for attname, max_length in _columns(model).clip:
+        value = values.get(attname)
+        if isinstance(value, str) and len(value) > max_length:
+            values[attname] = value[: max_length - 1] + "…"
+    return values
+
+
+def upsert(model, rows: dict[str, dict], *, organisation_id: int, now: datetime) -> dict[str, Upserted]:
+    """Write `rows` (source_id -> field values) for one organisation; return what happened to each."""
+    if not rows:
+        return {}
+    columns = _columns(model)
+    attnames = columns.attnames
+    has_effective = "effective_at" in attnames
+    existing = {
+        row["source_id"]: row
+        for row in model.objects.filter(any_of("source_id", rows), source_organisation_id=organisation_id)
+        .order_by()
+        .values("pk", "source_id", *attnames)
+    }
+    results, to_write = {}, []
+    for key in sorted(rows):
+        values = {**columns.defaults, **clip(model, dict(rows[key])), "source_id": key}
+        incoming_version = values.get("source_updated_at")
+        old = existing.get(key)
+        if old is None:
+            if has_effective and values.get("effective_at") is None:
+                values["effective_at"] = now
+            values["source_updated_at"] = incoming_version or now
+            to_write.append(values)
+            results[key] = Upserted(CREATED)
+            continue
+        if incoming_version and old["source_updated_at"] and incoming_version < old["source_updated_at"]:
+            results[key] = Upserted(UNCHANGED, stale=True, pk=old["pk"], effective_at=old.get("effective_at"))
+            continue
+        # What the resource leaves out (no date given, no version) keeps its stored value.
+        if has_effective and values.get("effective_at") is None:
+            values["effective_at"] = old["effective_at"]
+        values["source_updated_at"] = incoming_version or old["source_updated_at"]
+        if all(values[attname] == old[attname] for attname in attnames):
+            results[key] = Upserted(UNCHANGED, pk=old["pk"], effective_at=old.get("effective_at"))
+            continue
+        if not incoming_version:
+            values["source_updated_at"] = now
+        to_write.append(values)
+        results[key] = Upserted(UPDATED)
+    written = write_rows(model, to_write, update_fields=columns.names, unique_fields=UNIQUE_FIELDS)
+    for key, pk, *effective_at in written:
+        results[key] = Upserted(results[key].status, pk=pk, effective_at=next(iter(effective_at), None), written=True)
+    return results
+
+
+def write_rows(model, rows: list[dict], *, update_fields=None, unique_fields=None) -> list[tuple]:
+    """INSERT rows (dicts by attname), or upsert them on `unique_fields` when `update_fields` is given.
+    An upsert returns (source_id, pk, effective_at) of each row written."""
+    if not rows:
+        return []
+    if connection.vendor != "postgresql":
+        objects = [model(**row) for row in rows]
+        if not update_fields:
+            model.objects.bulk_create(objects, batch_size=500)
+            return []
+        model.objects.bulk_create(
+            objects, update_conflicts=True, unique_fields=unique_fields, update_fields=update_fields
+        )
+        written = model.objects.filter(
+            any_of("source_id", [row["source_id"] for row in rows]),
+            source_organisation_id=rows[0]["source_organisation_id"],
+        )
+        return list(written.values_list(*_returned(model)))
+    fields = [f for f in model._meta.concrete_fields if f.attname in rows[0] or f.name == "created_at"]
+    now = timezone.now()
+    arrays = [[now] * len(rows) if f.name == "created_at" else [_plain(row[f.attname]) for row in rows] for f in fields]
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    names = ", ".join(quote(f.column) for f in fields)
+    unnest = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
+    sql = f"INSERT INTO {table} ({names}) SELECT * FROM UNNEST({unnest})"  # noqa: S608 - identifiers, not input
+    if update_fields:
+        conflict = ", ".join(quote(model._meta.get_field(name).column) for name in unique_fields)
+        updates = ", ".join(
+            f"{quote(column)} = EXCLUDED.{quote(column)}"
+            for column in (model._meta.get_field(name).column for name in update_fields)
+        )
+        sql += f" ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
+        sql += " RETURNING " + ", ".join(quote(model._meta.get_field(name).column) for name in _returned(model))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, arrays)
+        return cursor.fetchall() if update_fields else []
+
+
+def _returned(model) -> list[str]:
+    return ["source_id", "id", *(["effective_at"] if "effective_at" in _columns(model).attnames else [])]
+
+
+def _plain(value):
+    """Choices are str/int enums: give the driver their plain value."""
+    return value.value if isinstance(value, enum.Enum) else value

@@ -1,0 +1,14 @@
+from django.urls import path
+
+from . import views
+
+app_name = "fhir"
+
+urlpatterns = [
+    path("", views.base, name="base"),
+    path("metadata", views.metadata, name="metadata"),
+    path("Patient/_search", views.patient_search, name="patient-search"),
+    path("Patient/<str:patient_id>/$everything", views.everything, name="everything"),
+    path("<str:resource_type>", views.resource_type, name="type"),
+    path("<str:resource_type>/<str:resource_id>", views.instance, name="instance"),
+]
