@@ -7,6 +7,8 @@ their choices.
 """
 
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
 
 from sharing.models import Involvement, Organisation
 
@@ -90,13 +92,23 @@ class PatientAdmin(NhsNumberSearchMixin, admin.ModelAdmin):
     search_fields = ("=nhs_number", "^family_name", "^given_name", "=postcode")
     list_select_related = ("registered_gp",)
     autocomplete_fields = ("registered_gp",)
-    readonly_fields = ("id", "created_at", "updated_at")
+    readonly_fields = ("id", "created_at", "updated_at", "who_has_seen_this_record")
     show_full_result_count = False
     inlines = [SupportPersonInline, InvolvementInline]
 
     @admin.display(description="NHS number", ordering="nhs_number")
     def nhs_number_display(self, patient):
         return patient.nhs_number_display
+
+    @admin.display(description="Who has seen this record")
+    def who_has_seen_this_record(self, patient):
+        """The access log's view of this patient (by URL name only: this app knows nothing of sharing's code)."""
+        if patient._state.adding:
+            return "-"
+        return format_html(
+            '<a href="{}">Every access to this record, newest first</a>',
+            reverse("admin:sharing_accessevent_patient", args=[patient.pk]),
+        )
 
 
 @admin.register(SupportPerson)

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from sharing import actions
 from sharing.models import BreakGlass
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 
@@ -164,7 +165,7 @@ def test_admin_is_for_staff_only(signed_in, actor, patient, full_record):
     if actor == "ig_officer":
         assert response.status_code == 200
     else:
-        assert response.status_code == 302 and "/admin/login/" in response["Location"]
+        assert response.status_code == 302 and "login/" in response["Location"]
     patient_admin = client.get(reverse("admin:patients_patient_changelist"))
     if actor != "ig_officer":
         assert_no_patient_data(patient_admin.content.decode(), patient, "admin")
@@ -177,3 +178,10 @@ def test_public_urls_need_no_sign_in(client):
             # The confirmation page exists only after a request: without one it sends you to the form.
             expected = (302, reverse("optout-request")) if name == "optout-request-done" else (200, None)
             assert (response.status_code, response.get("Location")) == expected, name
+
+
+def test_admin_sign_in_cannot_skip_the_second_factor(client, ig_officer):
+    """Django's own admin login takes a password only: it must hand over to allauth's password + TOTP."""
+    response = client.post(reverse("admin:login"), {"username": ig_officer.username, "password": factories.PASSWORD})
+    assert client.get(reverse("admin:index")).status_code == 302
+    assert response.status_code in (200, 302)
