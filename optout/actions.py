@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from sharing.actions import audit
 
-from .models import Objection
+from .models import Objection, new_reference
 
 Status = Objection.Status
 OPEN = (Status.RECEIVED, Status.VERIFIED, Status.UPHELD)
@@ -57,7 +57,16 @@ def submit_objection(*, by=None, **details):
         repeat.repeat_count += 1
         repeat.last_repeat_at = timezone.now()
         repeat.save(update_fields=["repeat_count", "last_repeat_at"])
-        audit(by=by, action="objection.repeated", target=repeat, patient_id=repeat.patient_id)
+        # The requester gets a reference of their own: showing the first case's would tell anyone who knows
+        # a person's name, birth date and postcode that they have objected. IG find it in the audit trail.
+        repeat.acknowledgement = new_reference()
+        audit(
+            by=by,
+            action="objection.repeated",
+            target=repeat,
+            patient_id=repeat.patient_id,
+            acknowledgement=repeat.acknowledgement,
+        )
         return repeat
     objection = Objection.objects.create(source=Objection.Source.WEB_FORM, **details)
     audit(by=by, action="objection.received", target=objection, source="web-form")
@@ -162,6 +171,8 @@ def _notify(objection, event):
     if not objection.contact_email:
         return
     context = {"objection": objection, "service_name": settings.SERVICE_NAME}
+    # Sent inside the step's transaction on purpose: if the letter cannot go, the step is not taken and IG
+    # are told (optout/admin.py), so a decision never stands without the patient being told.
     send_mail(
         subject=f"{settings.SERVICE_NAME}: your objection {objection.reference}",
         message=render_to_string(f"optout/email/{event}.txt", context),

@@ -1,5 +1,7 @@
 """Public pages for patients (no sign-in), and a professional's record of an objection."""
 
+import smtplib
+
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.core.cache import cache
@@ -77,7 +79,13 @@ def request_objection(request):
             if form.is_bot:
                 reference = new_reference()  # looks the same to a bot; nothing is stored
             else:
-                reference = actions.submit_objection(**form.objection_details()).reference
+                try:
+                    objection = actions.submit_objection(**form.objection_details())
+                except (smtplib.SMTPException, OSError):
+                    # The acknowledgement could not be sent, so nothing was stored: say so, keep what they typed.
+                    form.add_error(None, "Sorry, we could not send your request just now. Please try again later.")
+                    return render(request, "optout/request.html", {"form": form}, status=503)
+                reference = getattr(objection, "acknowledgement", objection.reference)
             request.session[DONE_SESSION_KEY] = reference
             return redirect("optout-request-done")
         return render(request, "optout/request.html", {"form": form}, status=400)

@@ -47,10 +47,74 @@ ORGANISATIONS = (
     ("ZZK2", "Riverside Borough Council Adult Social Care", Kind.SOCIAL_CARE, Region.SEL),
     ("ZZH", "St Anselm's Hospice", Kind.HOSPICE, Region.SWL),
 )
-# Every organisation shares every category but one: this council has not yet agreed to share its care plans,
-# so the demo shows a record holding only what each organisation shares.
-NOT_SHARED = {"ZZK2": {Category.CARE_PLANS}}
+# What an organisation keeps to itself; it shares every other category. Real agreements differ by kind of
+# partner, and so does the demo, so records show what is withheld (and the partners page, what each shares).
+_SOCIAL_CARE_SHARES = {Category.TEAMS, Category.APPOINTMENTS, Category.ALERTS, Category.CARE_PLANS}
+NOT_SHARED = {
+    # The mental health trust shares diagnoses, medicines, care and crisis plans and which of its teams are
+    # involved; its letters and its CAMHS and addiction notes stay within the trust.
+    "ZZM": {Category.LETTERS, Category.EVENTS},
+    # Councils share what social care holds; this one has not yet agreed to share its care plans either.
+    "ZZK1": set(Category) - _SOCIAL_CARE_SHARES,
+    "ZZK2": set(Category) - _SOCIAL_CARE_SHARES | {Category.CARE_PLANS},
+    # Urgent care shares what it tells the GP after an encounter.
+    "ZZ111": set(Category) - {Category.LETTERS, Category.ALERTS},
+    "ZZO": set(Category) - {Category.LETTERS, Category.MEDICATIONS, Category.APPOINTMENTS},
+}
 NORTH = {Region.NCL, Region.NEL, Region.NWL}
+
+# How each region handles objections, as IG would first write it (IG edits it in admin afterwards). Phone numbers
+# are from Ofcom's drama range for 03 numbers; the email addresses are invented.
+_ANY_PROFESSIONAL = (
+    "You can also tell any health or care professional caring for you, such as your GP, a hospital team or a "
+    "community nurse. They will record your objection and pass it to the team."
+)
+_DECISION = (
+    "The team will check who you are, find your record and write to you with their decision, usually within 30 "
+    "days. Until then your record is shared as before. You can change your mind at any time."
+)
+REGIONAL_PROCESSES = {
+    Region.NCL: (
+        "Online, or through any professional caring for you",
+        "In North Central London, objections are handled by the shared care record information governance team "
+        f"on behalf of every partner in the area. Use the online form.\n\n{_ANY_PROFESSIONAL}\n\n{_DECISION}",
+        "ncl.sharedcare.optout@example.nhs.uk",
+        "",
+    ),
+    Region.NEL: (
+        "Online, or through any professional caring for you",
+        "In North East London, use the online form, or write to the information governance team at the "
+        f"integrated care board (ICB).\n\n{_ANY_PROFESSIONAL}\n\n{_DECISION}",
+        "nel.sharedcare.optout@example.nhs.uk",
+        "",
+    ),
+    Region.NWL: (
+        "Online, by email, or through any professional caring for you",
+        "In North West London, use the online form or email the information governance team at the integrated "
+        f"care board (ICB).\n\n{_ANY_PROFESSIONAL}\n\n{_DECISION}",
+        "nwl.sharedcare.optout@example.nhs.uk",
+        "",
+    ),
+    Region.SEL: (
+        "Handled by the South East London ICB information governance team",
+        "In South East London, objections are handled by the information governance team at the South East "
+        "London integrated care board (ICB), for every partner in the area.\n\n"
+        "Use the online form, or phone the team on weekdays between 9am and 5pm. If you need an interpreter or "
+        "another format, tell them when you call.\n\n"
+        f"{_DECISION}",
+        "sel.ig.optout@example.nhs.uk",
+        "03069 990101",
+    ),
+    Region.SWL: (
+        "Through your GP practice, or online",
+        "In South West London, your GP practice takes your objection: tell the practice team, who will record it "
+        "and send it to the South West London information governance team. You can also use the online form.\n\n"
+        "If you are not registered with a GP, use the online form or tell any professional caring for you.\n\n"
+        f"{_DECISION}",
+        "swl.ig.optout@example.nhs.uk",
+        "",
+    ),
+}
 ACUTE_BY_REGION = {Region.NCL: "ZZA", Region.NEL: "ZZB", Region.NWL: "ZZC", Region.SEL: "ZZD", Region.SWL: "ZZE"}
 PRACTICES_BY_REGION = {
     region: [code for code, _, kind, r in ORGANISATIONS if kind == Kind.GP_PRACTICE and r == region]

@@ -1,23 +1,37 @@
-"""The seed itself: organisations, teams and staff, the demo accounts, then patients and their records.
+"""The seed itself: organisations, teams and staff, the demo accounts, then patients and their records, then the
+opt-out side (the regional process texts and a few objections).
 
 Access is granted the way production grants it: memberships and involvements go through `sharing.actions`, so
 group memberships, guardian grants and audit rows are real and the demo accounts see exactly what they should.
+Objections go through `optout.actions` for the same reason.
 """
 
 import random
 import zlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from allauth.mfa.models import Authenticator
 from allauth.mfa.totp.internal.auth import TOTP
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from faker import Faker
 
-from sharing.actions import add_team_member, end_involvement, start_involvement
-from sharing.models import CareTeam, CareTeamMembership, Involvement, Organisation, Professional, SharingAgreement
+from optout import actions as optout_actions
+from optout.models import Objection, RegionalProcess
+from sharing.actions import add_team_member, audit, end_involvement, start_involvement
+from sharing.models import (
+    CareTeam,
+    CareTeamMembership,
+    Involvement,
+    Organisation,
+    Professional,
+    Region,
+    SharingAgreement,
+)
 
 from ..categories import Category
 from ..models import ENTRY_MODELS, Observation, Patient, Result, SupportPerson
@@ -26,6 +40,7 @@ from .accounts import DEMO_ACCOUNTS, DEMO_PASSWORD, information_governance_group
 from .catalogue import (
     NOT_SHARED,
     ORGANISATIONS,
+    REGIONAL_PROCESSES,
     TEAMLESS_STAFF,
     TEAMS,
     landline,
@@ -45,6 +60,7 @@ class SeedSummary:
     created: Counter = field(default_factory=Counter)
     totals: dict = field(default_factory=dict)
     demo_patient: Patient | None = None
+    opted_out_patient: Patient | None = None  # upheld objection; registered with the demo GP's practice
 
 
 def seed(*, patients=200):
@@ -83,6 +99,8 @@ class Seeder:
         self.demo_accounts()
         self.ig_group()
         self.patients_and_records()
+        self.regional_processes()
+        self.objections()
         self.summary.totals = {
             "organisations": Organisation.objects.count(),
             "care teams": CareTeam.objects.count(),
@@ -92,6 +110,8 @@ class Seeder:
             "involvements": Involvement.objects.count(),
             **{model._meta.verbose_name_plural: model.objects.count() for model in ENTRY_MODELS.values()},
             "observations": Observation.objects.count(),
+            "regional processes": RegionalProcess.objects.count(),
+            "objections": Objection.objects.count(),
         }
         return self.summary
 
@@ -106,14 +126,27 @@ class Seeder:
             )
             self.orgs[code] = organisation
             self.summary.created["organisations"] += created
-            # get_or_create, not update: an agreement IG has changed since stays as IG left it.
             since = self.today.replace(year=self.today.year - 2, day=1)
             for category in Category:
-                SharingAgreement.objects.get_or_create(
-                    organisation=organisation,
-                    category=category,
-                    defaults={"shares": category not in NOT_SHARED.get(code, ()), "since": since},
+                shares = category not in NOT_SHARED.get(code, ())
+                agreement, created = SharingAgreement.objects.get_or_create(
+                    organisation=organisation, category=category, defaults={"shares": shares, "since": since}
                 )
+                # A database seeded before a category joined NOT_SHARED is brought into line (and audited, as IG's
+                # changes are); any other agreement IG has changed since stays as IG left it.
+                if not created and not shares and agreement.shares:
+                    agreement.shares = False
+                    agreement.save(update_fields=["shares", "updated_at"])
+                    audit(
+                        by=None,
+                        action="sharing-agreement.changed",
+                        target=agreement,
+                        organisation=code,
+                        category=category,
+                        shares=False,
+                        since=agreement.since,
+                    )
+                    self.summary.created["sharing agreements updated"] += 1
 
     def care_teams(self):
         for code, teams in TEAMS.items():
@@ -214,6 +247,7 @@ class Seeder:
         for record in records:
             record.bind(by_number[record.patient.nhs_number])
         self.summary.demo_patient = records[0].patient if records else None
+        self.records = records
 
         organisation_ids = [organisation.pk for organisation in self.orgs.values()]
         support = [person for record in records for person in record.support]
@@ -264,3 +298,101 @@ class Seeder:
                 if ended_at:
                     end_involvement(by=None, involvement=involvement, ended_at=ended_at)
                 self.summary.created["involvements"] += 1
+
+    # --- opt-out: the regional processes and a few objections ---
+
+    def regional_processes(self):
+        for region, (title, body, email, phone) in REGIONAL_PROCESSES.items():
+            # get_or_create: text IG has edited since stays as IG wrote it.
+            _, created = RegionalProcess.objects.get_or_create(
+                region=region, defaults={"title": title, "body": body, "contact_email": email, "contact_phone": phone}
+            )
+            self.summary.created["regional processes"] += created
+
+    def objections(self):
+        """Three requests at different stages, made through the actions so their audit trails are real: one from
+        the web form waiting for IG to match it, one recorded by a GP and verified, and one upheld for a patient
+        of the demo GP's practice (not the shared demo patient), so the GP can open a record under the opted-out
+        banner. A patient who already has an objection, in any state, is left as IG left it; replies go by
+        phone, so seeding sends no email."""
+        ig = get_user_model().objects.get(username=_demo_account(Role.IG_OFFICER).email)
+        gp_practice = _demo_account(Role.GP).organisation
+        chosen = set()
+
+        def pick(wanted):
+            for record in self.records:
+                if not record.anchor and record.patient.pk not in chosen and wanted(record):
+                    chosen.add(record.patient.pk)
+                    return record
+            return None
+
+        upheld = pick(lambda r: r.practice == gp_practice and self.shared_by_others(r))
+        web_request = pick(lambda r: r.region == Region.SEL) or pick(lambda r: True)
+        recorded = pick(lambda r: True)
+
+        if upheld and not _has_objection(upheld.patient):
+            objection = self.web_request(upheld, days_ago=40, nhs_number=upheld.patient.nhs_number)
+            optout_actions.match_patient(by=ig, objection=objection, patient=upheld.patient)
+            optout_actions.verify(by=ig, objection=objection)
+            optout_actions.uphold(
+                by=ig,
+                objection=objection,
+                reason="Identity confirmed by phone. The patient's wish; no overriding clinical need.",
+            )
+            self.summary.created["objections"] += 1
+        if upheld and Objection.objects.filter(patient=upheld.patient, status=Objection.Status.UPHELD).exists():
+            self.summary.opted_out_patient = upheld.patient
+        if web_request and not _has_objection(web_request.patient):
+            self.web_request(web_request, days_ago=3)
+            self.summary.created["objections"] += 1
+        if recorded and not _has_objection(recorded.patient):
+            team = self.teams[recorded.practice, "Practice team"]
+            gp = Professional.objects.filter(memberships__team=team, role=Role.GP).select_related("user").first()
+            objection = optout_actions.record_professional_objection(
+                by=gp.user,
+                patient=recorded.patient,
+                reason="Does not want other services to see their GP record; asked at a routine appointment.",
+                how_told="in-person",
+                region=recorded.region,
+            )
+            optout_actions.verify(by=ig, objection=objection)
+            self.summary.created["objections"] += 1
+
+    def shared_by_others(self, record):
+        """Does another organisation share something in this record? (Then an upheld objection visibly hides it.)"""
+        for entries in record.entries.values():
+            for entry in entries:
+                code = entry.source_organisation.ods_code
+                if code != record.practice and not entry.sensitive and entry.category not in NOT_SHARED.get(code, ()):
+                    return True
+        return False
+
+    def web_request(self, record, *, days_ago, nhs_number=""):
+        patient = record.patient
+        return optout_actions.submit_objection(
+            given_name=patient.given_name,
+            family_name=patient.family_name,
+            date_of_birth=patient.date_of_birth,
+            nhs_number=nhs_number,
+            postcode=patient.postcode,
+            contact_phone=patient.phone,
+            region=record.region,
+            reason="I would rather each service kept its own records about me.",
+            received_at=self.now - timedelta(days=days_ago),
+        )
+
+
+def _demo_account(role):
+    return next(account for account in DEMO_ACCOUNTS if account.role == role)
+
+
+def _has_objection(patient):
+    """Matched or not: a web request is found by the details it gave, as IG would find it."""
+    return Objection.objects.filter(
+        Q(patient=patient)
+        | Q(
+            given_name__iexact=patient.given_name,
+            family_name__iexact=patient.family_name,
+            date_of_birth=patient.date_of_birth,
+        )
+    ).exists()

@@ -8,7 +8,11 @@ from allauth.mfa.models import Authenticator
 from django.contrib.auth import authenticate, get_user_model
 from django.core.management import CommandError, call_command
 from django.db.models import Count
+from django.urls import reverse
 
+from optout import actions as optout_actions
+from optout.models import Objection, RegionalProcess
+from patients.categories import Category
 from patients.demo import DEMO_ACCOUNTS, DEMO_PASSWORD, IG_GROUP
 from patients.models import ENTRY_MODELS, Condition, Letter, Medication, Observation, Patient, Result, SupportPerson
 from sharing.access import decide, patients_in_care_of
@@ -41,6 +45,8 @@ COUNTED = (
     AuditEvent,
     *ENTRY_MODELS.values(),
     Observation,
+    RegionalProcess,
+    Objection,
 )
 
 
@@ -175,3 +181,92 @@ def test_the_default_seed_meets_the_minimums():
     assert Professional.objects.count() >= 50
     assert Patient.objects.count() >= 200
     assert set(CareTeam.objects.values_list("kind", flat=True)) == set(CareTeam.Kind.values)
+
+
+def shares(ods_code):
+    return set(
+        SharingAgreement.objects.filter(organisation__ods_code=ods_code, shares=True).values_list("category", flat=True)
+    )
+
+
+def test_sharing_varies_by_partner():
+    seed("--patients", "2", "--force")
+    mental_health = shares("ZZM")
+    assert {Category.CARE_PLANS, Category.TEAMS, Category.CONDITIONS} <= mental_health
+    assert Category.LETTERS not in mental_health and Category.EVENTS not in mental_health
+    assert shares("ZZK1") == {Category.TEAMS, Category.APPOINTMENTS, Category.ALERTS, Category.CARE_PLANS}
+    assert shares("ZZK2") == {Category.TEAMS, Category.APPOINTMENTS, Category.ALERTS}
+    assert shares("ZZA") == set(Category.values)
+    assert SharingAgreement.objects.filter(shares=True).values("organisation").distinct().count() == 29
+
+
+def test_a_rerun_withholds_what_the_demo_withholds_and_keeps_igs_other_changes():
+    seed("--patients", "2", "--force")
+    SharingAgreement.objects.filter(organisation__ods_code="ZZM", category=Category.LETTERS).update(shares=True)
+    SharingAgreement.objects.filter(organisation__ods_code="ZZA", category=Category.LETTERS).update(shares=False)
+    output = seed("--patients", "2", "--force")
+
+    assert "1 sharing agreements updated" in output
+    assert Category.LETTERS not in shares("ZZM")
+    assert Category.LETTERS not in shares("ZZA")  # IG's own change stands
+    event = AuditEvent.objects.get(action="sharing-agreement.changed")
+    assert event.actor_id is None and event.detail["organisation"] == "ZZM" and event.detail["shares"] == "False"
+    assert "Created this run: nothing" in seed("--patients", "2", "--force")
+
+
+def test_every_region_has_its_own_opt_out_process():
+    seed("--patients", "2", "--force")
+    processes = {process.region: process for process in RegionalProcess.objects.all()}
+    assert set(processes) == set(Region.values)
+    assert "ICB information governance team" in processes[Region.SEL].title
+    assert "phone" in processes[Region.SEL].body and processes[Region.SEL].contact_phone.startswith("03069 990")
+    assert "GP practice" in processes[Region.SWL].title and "online form" in processes[Region.SWL].body
+    assert len({process.body for process in processes.values()}) == 5
+    for process in processes.values():
+        assert process.contact_email.endswith("@example.nhs.uk")
+
+    RegionalProcess.objects.filter(region=Region.SEL).update(title="Edited by IG")
+    seed("--patients", "2", "--force")
+    assert RegionalProcess.objects.get(region=Region.SEL).title == "Edited by IG"
+
+
+def test_objections_in_each_state_and_an_opted_out_patient_the_gp_can_open(client):
+    output = seed("--patients", "30", "--force")
+    shared = demo_patient()
+    objections = Objection.objects.select_related("patient")
+
+    received = objections.get(status=Objection.Status.RECEIVED)
+    assert received.source == Objection.Source.WEB_FORM and received.patient is None
+    assert Patient.objects.filter(family_name=received.family_name, date_of_birth=received.date_of_birth).exists()
+    verified = objections.get(status=Objection.Status.VERIFIED)
+    assert verified.source == Objection.Source.PROFESSIONAL and verified.recorded_by is not None
+    upheld = objections.get(status=Objection.Status.UPHELD)
+    opted_out = upheld.patient
+    assert opted_out is not None and opted_out != shared
+    assert len({received.family_name, verified.family_name, upheld.family_name, shared.family_name}) == 4
+    assert f"Opted-out demo patient: {opted_out.given_name} {opted_out.family_name}" in output
+    assert opted_out.nhs_number_display in output
+    assert AuditEvent.objects.filter(target_type="Objection", action="objection.upheld").count() == 1
+
+    gp = demo_user("gp@demo.carerecord.test")
+    decision = decide(gp, opted_out)
+    assert decision.allowed and decision.opted_out
+    assert not decide(gp, shared).opted_out
+    client.force_login(gp)
+    body = client.get(reverse("record-summary", args=[opted_out.pk])).content.decode()
+    assert "This patient has opted out of sharing" in body
+
+    # What IG does with them afterwards stands: a re-run neither reopens nor repeats them.
+    optout_actions.withdraw(by=demo_user("ig@demo.carerecord.test"), objection=upheld)
+    before = counts()
+    output = seed("--patients", "30", "--force")
+    assert counts() == before
+    assert "Opted-out demo patient" not in output
+    assert not objections.filter(status=Objection.Status.UPHELD).exists()
+    assert objections.filter(repeat_count__gt=0).count() == 0
+
+
+def test_a_tiny_seed_still_runs_without_its_objections():
+    output = seed("--patients", "1", "--force")
+    assert "Opted-out demo patient" not in output
+    assert not Objection.objects.exists()

@@ -37,6 +37,15 @@ class Command(BaseCommand):
                 "mental health team, with six years of blood tests."
             )
         )
+        opted_out = summary.opted_out_patient
+        if opted_out:
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"Opted-out demo patient: {opted_out.given_name} {opted_out.family_name}, NHS number "
+                    f"{opted_out.nhs_number_display}: registered with the GP's practice, with an upheld objection, "
+                    "so the GP sees only the practice's own entries, under an opted-out banner."
+                )
+            )
 
 
 def _counts(counts):

@@ -1,0 +1,254 @@
+"""The public opt-out form, as a member of the public (or a bot) meets it: no sign-in, one clear error per bad
+value with an error summary, the same confirmation whether or not the patient is known, a repeat linked to the
+first request, bots and floods turned away, and CSRF enforced."""
+
+import html
+import re
+
+import pytest
+from django.core import mail
+from django.core.cache import cache
+from django.test import Client
+from django.urls import reverse
+
+from optout.models import Objection
+from sharing.models import AuditEvent
+
+pytestmark = pytest.mark.django_db
+
+FORM = reverse("optout-request")
+DONE = reverse("optout-request-done")
+VALID = {
+    "on_behalf": "self",
+    "given_name": "Nadia",
+    "family_name": "Okonkwo-Reyes",
+    "dob_day": "3",
+    "dob_month": "4",
+    "dob_year": "1961",
+    "nhs_number": "",
+    "postcode": "se1 7eh",
+    "region": "SEL",
+    "contact_email": "nadia@example.com",
+    "contact_phone": "",
+    "reason": "I would rather each service kept its own notes.",
+    "website": "",
+}
+INVALID_CHECK_DIGIT = "999 900 0003"  # 999 900 0002 is valid
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_limit():
+    """The limit counts per address in the cache, which outlives a test; start each one from zero."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def submit(client, **changes):
+    return client.post(FORM, {**VALID, **changes})
+
+
+def error_summary(body):
+    """(href, text) of each link in the error summary, in order."""
+    summary = re.search(r'<div class="nhsuk-error-summary".*?</ul>', body, re.S)
+    assert summary, "no error summary"
+    return [(href, html.unescape(text)) for href, text in re.findall(r'<a href="([^"]+)">([^<]+)</a>', summary[0])]
+
+
+def field_error(body, field_id):
+    match = re.search(rf'id="{field_id}-error">\s*<span class="nhsuk-u-visually-hidden">Error: </span>([^<]+)', body)
+    return html.unescape(match[1].strip()) if match else None
+
+
+def test_the_form_needs_no_sign_in(client):
+    response = client.get(FORM)
+    assert response.status_code == 200
+    assert "Ask to opt out" in response.content.decode()
+
+
+def test_a_valid_request_is_stored_with_a_reference_and_confirmed(client):
+    response = submit(client)
+    assert response.status_code == 302 and response["Location"] == DONE
+
+    objection = Objection.objects.get()
+    assert re.fullmatch(r"OPT-[A-HJ-NP-Z2-9]{8}", objection.reference)
+    assert objection.status == Objection.Status.RECEIVED and objection.source == Objection.Source.WEB_FORM
+    assert objection.patient is None  # IG matches it
+    assert (objection.family_name, objection.postcode, str(objection.date_of_birth)) == (
+        "Okonkwo-Reyes",
+        "SE17EH",
+        "1961-04-03",
+    )
+    done = client.get(DONE)
+    assert done.status_code == 200
+    assert objection.reference in done.content.decode()
+    assert [message.to for message in mail.outbox] == [["nadia@example.com"]]
+    assert objection.reference in mail.outbox[0].body
+    assert AuditEvent.objects.filter(action="objection.received", target_id=str(objection.pk)).exists()
+
+
+def test_someone_asking_on_behalf_gives_their_name_and_relationship(client):
+    response = submit(client, on_behalf="other", on_behalf_name="Sam Reyes", on_behalf_relationship="Son")
+    assert response.status_code == 302
+    objection = Objection.objects.get()
+    assert (objection.on_behalf_name, objection.on_behalf_relationship) == ("Sam Reyes", "Son")
+    assert objection.requester_name == "Sam Reyes"
+    assert "Dear Sam Reyes" in mail.outbox[0].body and "Nadia Okonkwo-Reyes's" in mail.outbox[0].body
+
+
+def test_the_same_confirmation_whether_or_not_the_patient_is_known(patient):
+    """Nobody can use the form to learn whether someone has a record here."""
+    pages = []
+    for details in (
+        {
+            "given_name": patient.given_name,
+            "family_name": patient.family_name,
+            "dob_day": str(patient.date_of_birth.day),
+            "dob_month": str(patient.date_of_birth.month),
+            "dob_year": str(patient.date_of_birth.year),
+            "nhs_number": patient.nhs_number_display,
+            "postcode": "N1 9GU",
+        },
+        {"nhs_number": "999 900 0002"},  # valid, but nobody has it
+    ):
+        client = Client()
+        response = submit(client, **details)
+        assert response.status_code == 302 and response["Location"] == DONE
+        done = client.get(DONE)
+        reference = done.context["reference"]
+        pages.append((done.status_code, done.content.decode().replace(reference, "REFERENCE")))
+    assert pages[0] == pages[1]
+    assert Objection.objects.count() == 2
+    assert not Objection.objects.filter(patient__isnull=False).exists()  # nothing matched automatically
+
+
+def test_the_done_page_without_a_request_goes_back_to_the_form(client):
+    response = client.get(DONE)
+    assert response.status_code == 302 and response["Location"] == FORM
+
+
+BAD_VALUES = [
+    ({"given_name": ""}, "id_given_name", "Enter the patient's given name."),
+    ({"family_name": "  "}, "id_family_name", "Enter the patient's family name."),
+    ({"dob_day": "31", "dob_month": "2", "dob_year": "1990"}, "id_dob_day", "Enter a real date of birth"),
+    ({"dob_day": "", "dob_month": "", "dob_year": ""}, "id_dob_day", "Enter a real date of birth"),
+    ({"dob_month": "13"}, "id_dob_day", "Enter a real date of birth"),
+    ({"dob_day": "aa"}, "id_dob_day", "Enter a real date of birth"),
+    ({"dob_year": "2199"}, "id_dob_day", "Date of birth must be in the past."),
+    ({"nhs_number": INVALID_CHECK_DIGIT}, "id_nhs_number", "This is not a valid NHS number"),
+    ({"nhs_number": "99900000"}, "id_nhs_number", "An NHS number is 10 digits long."),
+    ({"nhs_number": "999 000 00AB"}, "id_nhs_number", "An NHS number is 10 digits, with no letters."),
+    ({"postcode": "NOT A CODE"}, "id_postcode", "Enter a real postcode, like SE1 7EH."),
+    ({"postcode": ""}, "id_postcode", "Enter the patient's postcode."),
+    (
+        {"contact_email": "", "contact_phone": " "},
+        "id_contact_email",
+        "Enter an email address or a phone number so we can reply.",
+    ),
+    ({"contact_email": "not-an-email"}, "id_contact_email", "Enter an email address like name@example.com."),
+    ({"on_behalf": ""}, "id_on_behalf", "Select who this request is for."),
+    ({"region": "XYZ"}, "id_region", "Select a valid choice"),
+    ({"region": ""}, "id_region", "Select the area of London."),
+    ({"on_behalf": "other"}, "id_on_behalf_name", "Enter your full name."),
+    ({"on_behalf": "other", "on_behalf_name": "Sam Reyes"}, "id_on_behalf_relationship", "Enter your relationship"),
+]
+
+
+@pytest.mark.parametrize(("changes", "field_id", "message"), BAD_VALUES)
+def test_every_bad_value_gets_a_field_error_and_a_summary_link(client, changes, field_id, message):
+    response = submit(client, **changes)
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert "<title>Error:" in body
+    error_id = "id_dob" if field_id == "id_dob_day" else field_id  # the date group has one message
+    assert (field_error(body, error_id) or "").startswith(message), body
+    assert any(href == f"#{field_id}" and text.startswith(message) for href, text in error_summary(body))
+    assert not Objection.objects.exists() and mail.outbox == []
+
+
+def test_a_request_on_behalf_without_either_detail_lists_both_errors_in_page_order(client):
+    response = submit(client, on_behalf="other", given_name="", contact_email="")
+    hrefs = [href for href, _ in error_summary(response.content.decode())]
+    assert hrefs == ["#id_on_behalf_name", "#id_on_behalf_relationship", "#id_given_name", "#id_contact_email"]
+
+
+def test_what_was_typed_is_kept_after_an_error(client):
+    body = submit(client, postcode="NOT A CODE").content.decode()
+    assert 'value="Okonkwo-Reyes"' in body and 'value="nadia@example.com"' in body
+
+
+def test_a_bot_filling_the_hidden_field_sees_the_done_page_but_nothing_is_stored(client):
+    response = submit(client, website="https://spam.example")
+    assert response.status_code == 302 and response["Location"] == DONE
+    done = client.get(DONE)
+    assert done.status_code == 200 and re.search(r"OPT-[A-Z2-9]{8}", done.content.decode())
+    assert not Objection.objects.exists()
+    assert mail.outbox == [] and not AuditEvent.objects.exists()
+
+
+def test_too_many_requests_from_one_address_are_refused(settings):
+    settings.OPTOUT_REQUESTS_PER_HOUR = 2
+    client = Client(REMOTE_ADDR="203.0.113.7")
+    assert submit(client, family_name="First").status_code == 302
+    assert submit(client, family_name="Second").status_code == 302
+    response = submit(client, family_name="Third")
+    assert response.status_code == 429
+    assert "Too many requests" in response.content.decode()
+    assert error_summary(response.content.decode())[0][1].startswith("Too many requests")
+    assert sorted(Objection.objects.values_list("family_name", flat=True)) == ["First", "Second"]
+    # Bad submissions count too, so nobody can probe the form without limit.
+    assert submit(client, family_name="").status_code == 429
+
+    other_address = Client(REMOTE_ADDR="203.0.113.8")
+    assert submit(other_address, family_name="Fourth").status_code == 302
+
+
+def test_a_repeat_request_from_the_same_person_is_linked_to_the_first(client):
+    assert submit(client).status_code == 302
+    first = Objection.objects.get()
+    assert (
+        submit(client, postcode="SE17EH", family_name="okonkwo-reyes ", contact_email="other@example.com").status_code
+        == 302
+    )
+    assert Objection.objects.count() == 1
+    first.refresh_from_db()
+    assert first.repeat_count == 1 and first.last_repeat_at is not None
+    assert first.contact_email == "nadia@example.com"  # the first request's details stand
+    done = client.get(DONE).content.decode()
+    assert first.reference not in done  # the first case's reference is never shown to a later requester
+    assert len(mail.outbox) == 1  # the acknowledgement went once
+    repeated = AuditEvent.objects.get(action="objection.repeated", target_id=str(first.pk))
+    assert repeated.detail["acknowledgement"] in done  # IG can find the repeat by the reference it was given
+
+
+def test_a_request_after_a_closed_one_opens_a_new_case(client):
+    assert submit(client).status_code == 302
+    Objection.objects.update(status=Objection.Status.WITHDRAWN)
+    assert submit(client).status_code == 302
+    assert Objection.objects.count() == 2
+
+
+def test_csrf_is_enforced():
+    client = Client(enforce_csrf_checks=True)
+    assert client.post(FORM, VALID).status_code == 403
+    assert not Objection.objects.exists()
+
+    client.get(FORM)
+    token = client.cookies["csrftoken"].value
+    response = client.post(FORM, {**VALID, "csrfmiddlewaretoken": token})
+    assert response.status_code == 302 and response["Location"] == DONE
+    assert Objection.objects.count() == 1
+
+
+def test_a_mail_failure_loses_nothing_typed_and_stores_nothing(client, monkeypatch):
+    import smtplib
+
+    def broken(*args, **kwargs):
+        raise smtplib.SMTPException("mail server down")
+
+    monkeypatch.setattr("optout.actions.send_mail", broken)
+    response = submit(client)
+    assert response.status_code == 503
+    assert "could not send your request" in response.content.decode()
+    assert "Okonkwo" in response.content.decode()  # what they typed is still in the form
+    assert not Objection.objects.exists()
