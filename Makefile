@@ -3,8 +3,10 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
+BENCH_SCALE ?= default
+FAULT ?= 0
 
-.PHONY: run test check install migrate seed serve clean
+.PHONY: run test check install migrate seed serve clean bench loadtest
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +37,15 @@ check: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python manage.py makemigrations --check --dry-run
+
+# Benchmarks on a synthetic London in a database of its own (built once per scale, then reused); see docs/SCALING.md.
+# BENCH_SCALE=small|default|large; BENCH_REQUESTS (200 a page), BENCH_BUNDLES (8 FHIR bundles).
+bench: install
+	BENCH_SCALE=$(BENCH_SCALE) $(BIN)/python -m bench.run
+
+# gunicorn (production settings, 127.0.0.1) under 50 simulated clinicians; FAULT=1 restarts PostgreSQL halfway.
+loadtest: install
+	BENCH_SCALE=$(BENCH_SCALE) FAULT=$(FAULT) $(BIN)/python -m bench.loadtest
 
 clean:
 	rm -rf $(VENV) staticfiles db.sqlite3

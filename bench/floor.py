@@ -1,0 +1,160 @@
+"""The SQL floor: the rows a page shows, fetched by hand-written SQL through psycopg with no framework at all.
+
+A page can never be faster than the database work behind it; page time ÷ floor says how much the framework
+(request handling, middleware, sessions, ORM, templates, audit) adds on top. Each floor runs the same access
+decision and the same visibility rules as the page, and fetches the same rows; where the page's own query is
+slower than it needs to be, the floor uses the fast form, so the ratio shows that too.
+"""
+
+from datetime import date
+
+# The visibility rule of sharing.access.visible(): own organisation's entries; others' only if that
+# organisation shares the category today and the entry is not sensitive; nothing entered in error.
+VISIBLE = """(e.source_organisation_id = %(own)s OR (NOT e.sensitive AND e.source_organisation_id IN (
+    SELECT organisation_id FROM sharing_sharingagreement WHERE category = %(category)s AND shares
+    AND since <= %(today)s))) AND NOT e.entered_in_error"""
+
+DECISION = [
+    """SELECT p.*, o.* FROM patients_patient p LEFT JOIN sharing_organisation o ON o.id = p.registered_gp_id
+       WHERE p.id = %(patient)s""",
+    """SELECT pr.*, o.* FROM sharing_professional pr JOIN sharing_organisation o ON o.id = pr.organisation_id
+       WHERE pr.user_id = %(user)s""",
+    """SELECT EXISTS (SELECT 1 FROM sharing_patientgroupobjectpermission g
+       JOIN auth_user_groups ug ON ug.group_id = g.group_id
+       WHERE g.content_object_id = %(patient)s AND ug.user_id = %(user)s AND g.permission_id = %(permission)s)""",
+    "SELECT EXISTS (SELECT 1 FROM optout_objection WHERE patient_id = %(patient)s AND status = 'upheld')",
+]
+INVOLVEMENTS = [
+    """SELECT i.*, t.*, o.* FROM sharing_involvement i JOIN sharing_careteam t ON t.id = i.care_team_id
+       JOIN sharing_organisation o ON o.id = t.organisation_id
+       WHERE i.patient_id = %(patient)s AND (t.organisation_id = %(own)s OR t.organisation_id IN (
+           SELECT organisation_id FROM sharing_sharingagreement WHERE category = 'teams' AND shares
+           AND since <= %(today)s))
+       ORDER BY i.ended_at ASC NULLS FIRST, i.started_at DESC""",
+    """SELECT m.*, pr.*, u.first_name, u.last_name, u.email FROM sharing_careteammembership m
+       JOIN sharing_professional pr ON pr.id = m.professional_id JOIN auth_user u ON u.id = pr.user_id
+       WHERE m.team_id IN (SELECT care_team_id FROM sharing_involvement WHERE patient_id = %(patient)s)
+       ORDER BY u.last_name""",
+    f"""SELECT e.*, o.* FROM patients_supportperson e JOIN sharing_organisation o ON o.id = e.source_organisation_id
+       WHERE e.patient_id = %(patient)s AND {VISIBLE.replace("%(category)s", "'teams'")}
+       ORDER BY e.relationship, e.name""",
+]
+ENTRY_TABLES = {
+    "appointments": "patients_appointment",
+    "conditions": "patients_condition",
+    "medications": "patients_medication",
+    "alerts": "patients_alert",
+    "allergies": "patients_allergy",
+    "results": "patients_result",
+    "letters": "patients_letter",
+    "care-plans": "patients_careplan",
+    "events": "patients_careevent",
+}
+
+
+def _newest(table: str, category: str, limit: int, offset: int = 0) -> str:
+    visible = VISIBLE.replace("%(category)s", f"'{category}'")
+    return f"""SELECT e.*, o.* FROM {table} e JOIN sharing_organisation o ON o.id = e.source_organisation_id
+        WHERE e.patient_id = %(patient)s AND {visible}
+        ORDER BY e.effective_at DESC, e.id DESC LIMIT {limit} OFFSET {offset}"""
+
+
+def _count(table: str, category: str) -> str:
+    visible = VISIBLE.replace("%(category)s", f"'{category}'")
+    return f"SELECT count(*) FROM {table} e WHERE e.patient_id = %(patient)s AND {visible}"
+
+
+OBSERVATIONS_OF = "SELECT * FROM patients_observation WHERE result_id = ANY(%(results)s) ORDER BY name"
+# The newest visible observation of each test, in one pass (DISTINCT ON), and how many there are of each.
+# `e.patient_id = ...` repeats what the join implies, so that the planner reads the patient's results by index
+# instead of scanning every result in the table to apply the visibility rule.
+LATEST_BY_TEST = [
+    f"""SELECT DISTINCT ON (ob.code) ob.*, e.*, o.* FROM patients_observation ob
+        JOIN patients_result e ON e.id = ob.result_id JOIN sharing_organisation o ON o.id = e.source_organisation_id
+        WHERE ob.patient_id = %(patient)s AND e.patient_id = %(patient)s
+        AND {VISIBLE.replace("%(category)s", "'results'")}
+        ORDER BY ob.code, ob.effective_at DESC, ob.id DESC""",
+    f"""SELECT ob.code, count(*) FROM patients_observation ob JOIN patients_result e ON e.id = ob.result_id
+        WHERE ob.patient_id = %(patient)s AND e.patient_id = %(patient)s
+        AND {VISIBLE.replace("%(category)s", "'results'")} GROUP BY ob.code""",
+]
+AUDIT = """INSERT INTO sharing_accessevent (at, user_id, user_email, professional_name, organisation_code, patient_id,
+    patient_nhs_number, outcome, basis, reason, page, path, request_id)
+    VALUES (now(), %(user)s, 'floor@bench', 'Floor', 'FLOOR', %(patient)s, '', 'allowed', 'care-team', '',
+    'bench:floor', '', '')"""
+
+
+class Floor:
+    """Runs the hand-written equivalents of each page's reads on one psycopg connection."""
+
+    def __init__(self, conn, *, user_id: int, organisation_id: int, permission_id: int, summary_items: int, page: int):
+        self.conn = conn
+        self.base = {"user": user_id, "own": organisation_id, "permission": permission_id, "today": date.today()}
+        self.summary_items = summary_items
+        self.page = page
+
+    def _run(self, statements, params) -> list:
+        cursor = self.conn.cursor()
+        rows = []
+        for statement in statements:
+            cursor.execute(statement, params)
+            rows.append(cursor.fetchall())
+        return rows
+
+    def summary(self, patient_id, *, audit: bool = False) -> None:
+        """The summary's reads; with `audit`, also the one AccessEvent row the page writes (its own commit)."""
+        params = {**self.base, "patient": patient_id}
+        self._run(DECISION, params)
+        if audit:
+            self.conn.execute(AUDIT, params)
+        self._run(INVOLVEMENTS, params)
+        cursor = self.conn.cursor()
+        for category, table in ENTRY_TABLES.items():
+            cursor.execute(_newest(table, category, self.summary_items), params)
+            rows = cursor.fetchall()
+            if category == "results":
+                cursor.execute(OBSERVATIONS_OF, {"results": [row[0] for row in rows]})
+                cursor.fetchall()
+
+    def category(self, patient_id, category: str) -> None:
+        params = {**self.base, "patient": patient_id}
+        self._run(DECISION, params)
+        if category == "teams":
+            self._run(INVOLVEMENTS, params)
+            return
+        table = ENTRY_TABLES[category]
+        cursor = self.conn.cursor()
+        cursor.execute(_count(table, category), params)
+        cursor.fetchall()
+        cursor.execute(_newest(table, category, self.page), params)
+        rows = cursor.fetchall()
+        if category == "results":
+            cursor.execute(OBSERVATIONS_OF, {"results": [row[0] for row in rows]})
+            cursor.fetchall()
+            self._run(LATEST_BY_TEST, params)
+
+    def search_nhs(self, nhs_number: str) -> None:
+        self.conn.execute(
+            """SELECT p.*, o.* FROM patients_patient p LEFT JOIN sharing_organisation o ON o.id = p.registered_gp_id
+               WHERE p.nhs_number = %s""",
+            [nhs_number],
+        ).fetchall()
+
+    def search_name(self, family_name: str, date_of_birth) -> None:
+        self.conn.execute(
+            """SELECT p.*, o.* FROM patients_patient p LEFT JOIN sharing_organisation o ON o.id = p.registered_gp_id
+               WHERE p.date_of_birth = %s AND upper(p.family_name) LIKE upper(%s)
+               ORDER BY p.family_name, p.given_name LIMIT 50""",
+            [date_of_birth, f"{family_name}%"],
+        ).fetchall()
+
+    def my_patients(self) -> None:
+        granted = """p.id IN (SELECT g.content_object_id FROM sharing_patientgroupobjectpermission g
+            JOIN auth_user_groups ug ON ug.group_id = g.group_id
+            WHERE ug.user_id = %(user)s AND g.permission_id = %(permission)s)"""
+        self.conn.execute(f"SELECT count(*) FROM patients_patient p WHERE {granted}", self.base).fetchall()
+        self.conn.execute(
+            f"""SELECT p.*, o.* FROM patients_patient p LEFT JOIN sharing_organisation o ON o.id = p.registered_gp_id
+                WHERE {granted} ORDER BY p.family_name, p.given_name LIMIT {self.page}""",
+            self.base,
+        ).fetchall()
