@@ -83,3 +83,30 @@ def full_record(patient, organisation, other_organisation):
     factories.ObservationFactory(result=entries[next(m for m in entries if m.__name__ == "Result")])
     factories.SupportPersonFactory(patient=patient, source_organisation=organisation, name="Bernard Testperson")
     return entries
+
+
+@pytest.fixture
+def admin_settings(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.SECURE_SSL_REDIRECT = False
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+@pytest.fixture
+def ig_user(organisation):
+    """Like the demo IG officer: staff, not superuser, permissions only through the IG group."""
+    from patients.demo.accounts import information_governance_group
+
+    user = factories.UserFactory(is_staff=True, email="ig.officer@test.carerecord.test")
+    factories.ProfessionalFactory(user=user, organisation=organisation, role=Professional.Role.IG_OFFICER)
+    user.groups.add(information_governance_group())
+    return user
+
+
+@pytest.fixture
+def ig_client(client, ig_user):
+    client.force_login(ig_user)
+    return client

@@ -16,35 +16,15 @@ from optout import actions
 from optout.models import Objection, RegionalProcess
 from patients.demo import information_governance_group
 from sharing.access import decide
-from sharing.models import AuditEvent, Professional, Region
+from sharing.models import AuditEvent, Region
 from tests import factories
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def admin_settings(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    settings.SECURE_SSL_REDIRECT = False
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-
-
-@pytest.fixture
-def ig_user(organisation):
-    """Like the demo IG officer: staff, not superuser, permissions only through the IG group."""
-    user = factories.UserFactory(is_staff=True, email="ig.officer@test.carerecord.test")
-    factories.ProfessionalFactory(user=user, organisation=organisation, role=Professional.Role.IG_OFFICER)
-    user.groups.add(information_governance_group())
-    return user
-
-
-@pytest.fixture
-def ig_client(client, ig_user):
-    client.force_login(ig_user)
-    return client
+def _admin_settings(admin_settings):
+    """Admin pages render the same whatever the environment's static and TLS settings."""
 
 
 @pytest.fixture

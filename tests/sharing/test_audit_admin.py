@@ -20,10 +20,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from patients.demo import information_governance_group
 from sharing import actions, audit_export
 from sharing.admin import AUDIT_ACTION_FAMILIES, CappedCountPaginator
-from sharing.models import AccessBasis, AccessEvent, AccessOutcome, AuditEvent, BreakGlass, Professional
+from sharing.models import AccessBasis, AccessEvent, AccessOutcome, AuditEvent, BreakGlass
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -33,27 +32,8 @@ CHANGELIST = "admin:sharing_accessevent_changelist"
 
 
 @pytest.fixture(autouse=True)
-def admin_settings(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    settings.SECURE_SSL_REDIRECT = False
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-
-
-@pytest.fixture
-def ig_user(organisation):
-    user = factories.UserFactory(is_staff=True, email="ig.officer@test.carerecord.test")
-    factories.ProfessionalFactory(user=user, organisation=organisation, role=Professional.Role.IG_OFFICER)
-    user.groups.add(information_governance_group())
-    return user
-
-
-@pytest.fixture
-def ig_client(client, ig_user):
-    client.force_login(ig_user)
-    return client
+def _admin_settings(admin_settings):
+    """Admin pages render the same whatever the environment's static and TLS settings."""
 
 
 def access(user=None, patient=None, *, at, **values):
