@@ -269,7 +269,9 @@ class Bench:
 
         self.measure("my patients (GP's list, page 1)", my_patients)
         self.measure("FHIR Patient/$everything (heavy)", self.everything)
+        self.fhir_reads(anyone, mine)
         self.measure("FHIR ingest (1,000-entry bundles)", self.ingest)
+        self.measure("FHIR ingest, same bundles again", self.ingest_again)
         self.measure(f"FHIR ingest, {INGEST_PROCESSES} processes at once", self.ingest_parallel)
         conn.close()
 
@@ -279,6 +281,30 @@ class Bench:
         _, secret = create_api_token(by=None, name="bench: $everything", user=self.viewer)
         client = self.client(HTTP_AUTHORIZATION=f"Bearer {secret}")
         self.time(m, lambda i: client.get(f"/fhir/Patient/{self.heavy}/$everything"))
+
+    def fhir_reads(self, anyone, mine):
+        """The rest of shared/PEERS.md's read workload, with a professional's token: read a Patient, search a
+        Patient by NHS number, search a patient's Observations (first page)."""
+        from sharing.actions import create_api_token
+
+        from .workload import NHS_NUMBER_SYSTEM
+
+        _, secret = create_api_token(by=None, name="bench: FHIR reads", user=self.viewer)
+        client = self.client(HTTP_AUTHORIZATION=f"Bearer {secret}")
+
+        def read_patient(m):
+            self.time(m, lambda i: client.get(f"/fhir/Patient/{mine[i % len(mine)]}"))
+
+        def search_identifier(m):
+            number = lambda i: anyone[i % len(anyone)][1]  # noqa: E731
+            self.time(m, lambda i: client.get("/fhir/Patient", {"identifier": f"{NHS_NUMBER_SYSTEM}|{number(i)}"}))
+
+        def search_observations(m):
+            self.time(m, lambda i: client.get("/fhir/Observation", {"patient": str(mine[i % len(mine)])}))
+
+        self.measure("FHIR read Patient", read_patient)
+        self.measure("FHIR Patient?identifier (NHS number)", search_identifier)
+        self.measure("FHIR Observation?patient (page 1)", search_observations)
 
     def ingest(self, m):
         from django.db import connection
@@ -318,6 +344,25 @@ class Bench:
         elapsed = time.perf_counter() - began
         m.n = len(m.times_ms)
         m.extra["resources"] = self.bundles * workload.RESOURCES_PER_BUNDLE
+        m.extra["resources_per_second"] = round(m.extra["resources"] / elapsed, 1)
+        self.resent = (client, bodies[2:])
+
+    def ingest_again(self, m):
+        """The same bundles sent a second time: every resource is found unchanged and nothing is written."""
+        from . import workload
+
+        client, bodies = self.resent
+        began = time.perf_counter()
+        for body in bodies:
+            started = time.perf_counter()
+            response = client.post("/fhir/", body, content_type="application/fhir+json")
+            m.times_ms.append((time.perf_counter() - started) * 1000)
+            if response.status_code != 200 or b'"201 Created"' in response.content:
+                m.errors += 1
+                m.note = f"HTTP {response.status_code}: not all unchanged: {response.content[:300]!r}"
+        elapsed = time.perf_counter() - began
+        m.n = len(m.times_ms)
+        m.extra["resources"] = len(bodies) * workload.RESOURCES_PER_BUNDLE
         m.extra["resources_per_second"] = round(m.extra["resources"] / elapsed, 1)
 
     def ingest_parallel(self, m):

@@ -1,6 +1,9 @@
 """The FHIR ingest workload of shared/PEERS.md, so carerecord's figure sits beside the peer's: transaction
 Bundles of 1,000 entries, 100 Patients (NHS number, name, gender, birth date) each with 9 heart-rate
-Observations (LOINC 8867-4, valueQuantity) whose subject is the Patient's `urn:uuid:` full URL."""
+Observations (LOINC 8867-4, valueQuantity) whose subject is the Patient's `urn:uuid:` full URL.
+
+Full URLs derive from the NHS number, so the same numbers always make the same bundle: sending it again
+must change nothing (the bench measures that too)."""
 
 import json
 import uuid
@@ -25,7 +28,7 @@ def nhs_numbers(stem: int):
 def bundle(numbers: list[str]) -> bytes:
     entries = []
     for number in numbers:
-        patient_url = f"urn:uuid:{uuid.uuid4()}"
+        patient_url = f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_OID, number)}"
         entries.append(
             {
                 "fullUrl": patient_url,
@@ -42,7 +45,7 @@ def bundle(numbers: list[str]) -> bytes:
         for n in range(OBSERVATIONS_PER_PATIENT):
             entries.append(
                 {
-                    "fullUrl": f"urn:uuid:{uuid.uuid4()}",
+                    "fullUrl": f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_OID, f'{number}-{n}')}",
                     "resource": {
                         "resourceType": "Observation",
                         "status": "final",

@@ -34,9 +34,16 @@ class RequestIdMiddleware:
 SIGNED_IN_AT = "carerecord_signed_in_at"
 
 
+SESSION_RENEWED_AT = "carerecord_renewed_at"
+
+
 class SessionLimitsMiddleware:
-    """An absolute session age on top of the idle timeout (SESSION_COOKIE_AGE, renewed every request):
-    a shared ward computer left signed in is signed out after SESSION_MAX_HOURS whatever happens."""
+    """An absolute session age on top of the idle timeout: a shared ward computer left signed in is signed
+    out after SESSION_MAX_HOURS whatever happens.
+
+    The idle timeout (SESSION_COOKIE_AGE) is renewed by saving the session, at most once every
+    SESSION_RENEW_SECONDS rather than on every request: a database write per page view would make the
+    session table the busiest writer in the system, for a timeout that is then exact to within a minute."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -49,6 +56,8 @@ class SessionLimitsMiddleware:
                 logout(request)
                 messages.info(request, "You were signed out because your session reached its time limit.")
                 return redirect_to_login(request.get_full_path())
+            if now - request.session.get(SESSION_RENEWED_AT, 0) >= settings.SESSION_RENEW_SECONDS:
+                request.session[SESSION_RENEWED_AT] = now  # marks the session modified: saved, expiry renewed
         return self.get_response(request)
 
 

@@ -120,11 +120,12 @@ ACCOUNT_RATE_LIMITS = {
     "login_failed": env("LOGIN_FAILED_RATE_LIMIT", default="20/m/ip,5/15m/key"),
 }
 
-# Sessions: idle timeout (renewed on every request) and an absolute age, whichever comes first.
+# Sessions: idle timeout (renewed by use, at most once a minute) and an absolute age, whichever comes first.
 SESSION_IDLE_MINUTES = env.int("SESSION_IDLE_MINUTES", default=15)
 SESSION_MAX_HOURS = env.float("SESSION_MAX_HOURS", default=12)
 SESSION_COOKIE_AGE = SESSION_IDLE_MINUTES * 60
-SESSION_SAVE_EVERY_REQUEST = True
+# Idle expiry is renewed when the session is saved: by SessionLimitsMiddleware at most once a minute.
+SESSION_RENEW_SECONDS = env.int("SESSION_RENEW_SECONDS", default=60)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}

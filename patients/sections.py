@@ -46,15 +46,22 @@ def entries(patient: Patient, decision: Decision, category: Category) -> QuerySe
     return queryset.order_by("-effective_at", "-id")
 
 
-def involvements(patient: Patient, decision: Decision) -> QuerySet:
-    """Current involvements first, each with its team, organisation and members."""
-    members = CareTeamMembership.objects.select_related("professional__user").order_by("professional__user__last_name")
-    return (
-        visible_teams(patient.involvements.all(), decision)
-        .select_related("care_team__organisation")
-        .prefetch_related(Prefetch("care_team__memberships", queryset=members))
-        .order_by(F("ended_at").asc(nulls_first=True), "-started_at")
-    )
+def involvements(patient: Patient, decision: Decision, *, brief: bool = False) -> QuerySet:
+    """Current involvements first, each with its team, organisation and members.
+
+    `brief` (the summary): current involvements only and no members. Who is looking after the patient now,
+    and how to reach them, is what a clinician needs at a glance; the members and past teams are one link
+    away, and would otherwise push everything else down (and cost the summary two queries' worth of rows)."""
+    involvements = visible_teams(patient.involvements.all(), decision).select_related("care_team__organisation")
+    if brief:
+        now = timezone.now()
+        involvements = involvements.filter(Q(ended_at__isnull=True) | Q(ended_at__gt=now), started_at__lte=now)
+    else:
+        members = CareTeamMembership.objects.select_related("professional__user").order_by(
+            "professional__user__last_name"
+        )
+        involvements = involvements.prefetch_related(Prefetch("care_team__memberships", queryset=members))
+    return involvements.order_by(F("ended_at").asc(nulls_first=True), "-started_at")
 
 
 def support_network(patient: Patient, decision: Decision) -> QuerySet:

@@ -68,7 +68,10 @@ def professional_for(user) -> Professional | None:
     if not getattr(user, "is_authenticated", False):
         return None
     if not hasattr(user, "_carerecord_professional"):
-        user._carerecord_professional = Professional.objects.select_related("organisation").filter(user=user).first()
+        professional = Professional.objects.select_related("organisation").filter(user=user).first()
+        if professional is not None:
+            professional.user = user  # the audit row names them: no second query for the same user
+        user._carerecord_professional = professional
     return user._carerecord_professional
 
 

@@ -27,7 +27,7 @@ def summary(request, patient_id):
     context = _record_context(
         patient,
         decision,
-        involvements=list(sections.involvements(patient, decision)),
+        involvements=list(sections.involvements(patient, decision, brief=True)),
         support_network=list(sections.support_network(patient, decision)),
         sections=sections.summary(patient, decision, settings.RECORD_SUMMARY_ITEMS),
     )

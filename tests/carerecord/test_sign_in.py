@@ -1,11 +1,14 @@
 """Sign-in: password then TOTP, lockout after repeated failures, session limits, security headers."""
 
 import time
+from datetime import timedelta
 
 import pytest
+import time_machine
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.urls import reverse
+from django.utils import timezone
 
 from carerecord.middleware import SIGNED_IN_AT
 from tests import factories
@@ -54,12 +57,36 @@ def test_repeated_failed_sign_ins_lock_the_account_out(client, clinician):
     assert "Too many failed login attempts" in response.content.decode()
 
 
-def test_session_idle_timeout_is_renewed_on_every_request(client, clinician, settings):
-    client.force_login(clinician)
-    client.get(reverse("home"))
+def _session_expiry(client):
+    from django.contrib.sessions.models import Session
+
+    return Session.objects.get(session_key=client.session.session_key).expire_date
+
+
+def test_session_idle_timeout_is_renewed_by_use_at_most_once_a_minute(client, clinician, settings):
     assert settings.SESSION_COOKIE_AGE == 15 * 60
-    assert client.session.get_expiry_age() == 15 * 60
-    assert settings.SESSION_SAVE_EVERY_REQUEST
+    client.force_login(clinician)
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        client.get(reverse("home"))
+        first = _session_expiry(client)
+        assert first == timezone.now() + timedelta(minutes=15)
+        clock.shift(timedelta(seconds=30))
+        client.get(reverse("home"))
+        assert _session_expiry(client) == first  # not written again within the minute
+        clock.shift(timedelta(seconds=31))
+        client.get(reverse("home"))
+        assert _session_expiry(client) == first + timedelta(seconds=61)  # renewed by use
+
+
+def test_session_ends_after_fifteen_idle_minutes(client, clinician):
+    client.force_login(clinician)
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        assert client.get(reverse("home")).status_code == 200
+        clock.shift(timedelta(minutes=14))
+        assert client.get(reverse("home")).status_code == 200
+        clock.shift(timedelta(minutes=15, seconds=1))
+        response = client.get(reverse("home"))
+        assert response.status_code == 302 and response["Location"].startswith(reverse("account_login"))
 
 
 def test_session_ends_after_its_absolute_age(client, clinician):

@@ -228,3 +228,22 @@ def test_record_query_count_does_not_grow_with_the_record(client, clinician, car
     assert counts["record-results", False] == counts["record-results", True]
     # session, user, MFA, profile, patient, grant, objection, audit, teams (2), support network, 9 sections + prefetch
     assert counts["record-summary", True] <= 30
+
+
+def test_summary_lists_current_teams_and_the_teams_page_also_past_ones(client, clinician, patient, organisation):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    past_team = factories.CareTeamFactory(organisation=organisation, name="Discharged district nursing team")
+    past = factories.InvolvementFactory(patient=patient, care_team=past_team)
+    Involvement.objects.filter(pk=past.pk).update(
+        started_at=timezone.now() - timedelta(days=400), ended_at=timezone.now() - timedelta(days=30)
+    )
+    client.force_login(clinician)
+    summary = client.get(reverse("record-summary", args=[patient.pk])).content.decode()
+    assert "Riverside practice team" in summary
+    assert "Discharged district nursing team" not in summary
+    assert "Team members, and past teams" in summary
+    teams = client.get(reverse("record-teams", args=[patient.pk])).content.decode()
+    assert "Riverside practice team" in teams and "Discharged district nursing team" in teams
