@@ -65,18 +65,22 @@ def _count(table: str, category: str) -> str:
 
 
 OBSERVATIONS_OF = "SELECT * FROM patients_observation WHERE result_id = ANY(%(results)s) ORDER BY name"
-# The newest visible observation of each test, in one pass (DISTINCT ON), and how many there are of each.
-# `e.patient_id = ...` repeats what the join implies, so that the planner reads the patient's results by index
-# instead of scanning every result in the table to apply the visibility rule.
+# The newest visible observation of each test and how many there are of each, in one statement: the newest
+# date and count per code (a GROUP BY over the patient's observations), then those rows by (patient, code, date)
+# through the index. `e.patient_id = ...` repeats what the join implies, so that the planner reads the
+# patient's reports by index instead of scanning every report in the table to apply the visibility rule.
+_VISIBLE_RESULT = VISIBLE.replace("%(category)s", "'results'")
 LATEST_BY_TEST = [
-    f"""SELECT DISTINCT ON (ob.code) ob.*, e.*, o.* FROM patients_observation ob
+    f"""WITH newest AS (
+            SELECT ob.code, max(ob.effective_at) AS last, count(*) AS n FROM patients_observation ob
+            JOIN patients_result e ON e.id = ob.result_id
+            WHERE ob.patient_id = %(patient)s AND e.patient_id = %(patient)s AND {_VISIBLE_RESULT} GROUP BY ob.code)
+        SELECT DISTINCT ON (ob.code) ob.*, e.*, o.*, newest.n FROM newest
+        JOIN patients_observation ob ON ob.patient_id = %(patient)s AND ob.code = newest.code
+            AND ob.effective_at = newest.last
         JOIN patients_result e ON e.id = ob.result_id JOIN sharing_organisation o ON o.id = e.source_organisation_id
-        WHERE ob.patient_id = %(patient)s AND e.patient_id = %(patient)s
-        AND {VISIBLE.replace("%(category)s", "'results'")}
-        ORDER BY ob.code, ob.effective_at DESC, ob.id DESC""",
-    f"""SELECT ob.code, count(*) FROM patients_observation ob JOIN patients_result e ON e.id = ob.result_id
-        WHERE ob.patient_id = %(patient)s AND e.patient_id = %(patient)s
-        AND {VISIBLE.replace("%(category)s", "'results'")} GROUP BY ob.code""",
+        WHERE e.patient_id = %(patient)s AND {_VISIBLE_RESULT}
+        ORDER BY ob.code, ob.id DESC""",
 ]
 AUDIT = """INSERT INTO sharing_accessevent (at, user_id, user_email, professional_name, organisation_code, patient_id,
     patient_nhs_number, outcome, basis, reason, page, path, request_id)

@@ -550,6 +550,27 @@ def _ingest_worker(scale_name, secret, bodies, start, results):
     results.put((time.time(), errors, times))
 
 
+def calibrate(scale: Scale) -> dict:
+    """How fast this machine is today, so that runs on different days (or machines of the same kind) can be
+    compared: a fixed pure-Python loop (best of five) and a PostgreSQL round trip (median of 200)."""
+    import psycopg
+
+    loop = []
+    for _ in range(5):
+        began = time.perf_counter()
+        total = 0
+        for i in range(2_000_000):
+            total += i
+        loop.append((time.perf_counter() - began) * 1000)
+    with psycopg.connect(database_url(scale), autocommit=True) as conn:
+        trips = []
+        for _ in range(200):
+            began = time.perf_counter()
+            conn.execute("SELECT 1").fetchall()
+            trips.append((time.perf_counter() - began) * 1000)
+    return {"python_loop_ms": round(min(loop), 1), "pg_round_trip_ms": round(statistics.median(trips), 3)}
+
+
 def main() -> None:
     warnings.filterwarnings("ignore", message="No directory at", category=UserWarning)
     scale = scale_from_env()
@@ -561,6 +582,12 @@ def main() -> None:
     began = time.perf_counter()
     detail = dataset.ensure(scale)
     load_before = os.getloadavg()[0]
+    machine = calibrate(scale)
+    print(
+        f"this machine today: Python loop {machine['python_loop_ms']} ms (best of 5), "
+        f"PostgreSQL round trip {machine['pg_round_trip_ms']} ms (median)",
+        flush=True,
+    )
     if load_before > 1.0:
         print(f"note: load average {load_before:.2f} before measuring: other work shares this machine", flush=True)
     bench = Bench(scale, detail, requests, bundles)
@@ -568,6 +595,7 @@ def main() -> None:
     bench.run()
     result = bench.report()
     result["wall_seconds"] = round(time.perf_counter() - began, 1)
+    result["machine"].update(machine)
     result["load_average"] = {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)}
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{scale.name}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"

@@ -77,6 +77,15 @@ def summary(patient: Patient, decision: Decision, per_section: int) -> list[Sect
     ]
 
 
+def observations(patient: Patient, decision: Decision) -> QuerySet:
+    """A patient's visible observations (their visibility follows their report's).
+
+    `result__patient` repeats what the join implies, on purpose: without it PostgreSQL applies the
+    visibility rule by scanning every report in the table (a quarter of a second at 100,000 patients);
+    with it, it reads the patient's reports by index."""
+    return visible(Observation.objects.filter(patient=patient, result__patient=patient), decision, via="result__")
+
+
 def latest_by_test(patient: Patient, decision: Decision) -> list[Observation]:
     """For each test (by code), its most recent visible observation, with how many there are.
 
@@ -84,10 +93,10 @@ def latest_by_test(patient: Patient, decision: Decision) -> list[Observation]:
     (patient, code, date) index), then those rows by (code, date). A correlated "newest per code"
     subquery ran once per observation and took most of a second for a patient with thousands of results.
     """
-    observations = visible(Observation.objects.filter(patient=patient), decision, via="result__")
+    visible_observations = observations(patient, decision)
     newest = {
         code: (last, n)
-        for code, last, n in observations.order_by()
+        for code, last, n in visible_observations.order_by()
         .values("code")
         .annotate(last=Max("effective_at"), n=Count("id"))
         .values_list("code", "last", "n")
@@ -98,7 +107,8 @@ def latest_by_test(patient: Patient, decision: Decision) -> list[Observation]:
     for code, (last, _) in newest.items():
         matches |= Q(code=code, effective_at=last)
     latest = {}
-    for observation in observations.filter(matches).select_related("result__source_organisation").order_by("-id"):
+    rows = visible_observations.filter(matches).select_related("result__source_organisation").order_by("-id")
+    for observation in rows:
         latest.setdefault(observation.code, observation)  # two at the same moment: keep the last recorded
     for code, observation in latest.items():
         observation.count = newest[code][1]
@@ -107,12 +117,13 @@ def latest_by_test(patient: Patient, decision: Decision) -> list[Observation]:
 
 def test_history(patient: Patient, decision: Decision, code: str, limit: int = 500) -> list[Observation]:
     """One test's visible observations, oldest first (for a trend), capped at the newest `limit`."""
-    observations = (
-        visible(Observation.objects.filter(patient=patient, code=code), decision, via="result__")
+    history = (
+        observations(patient, decision)
+        .filter(code=code)
         .select_related("result__source_organisation")
         .order_by("-effective_at", "-id")[:limit]
     )
-    return list(reversed(observations))
+    return list(reversed(history))
 
 
 @dataclass

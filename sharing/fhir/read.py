@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from patients import sections
 from patients.categories import Category
 from patients.models import ENTRY_MODELS, Observation, Patient, SupportPerson
-from sharing.access import Decision, visible
+from sharing.access import Decision
 from sharing.models import Involvement
 
 # FHIR type -> record category, in the order $everything lists them.
@@ -37,7 +37,7 @@ def resources_of(resource_type: str, patient: Patient, decision: Decision) -> Qu
     """One type's visible items for a patient, newest first, with what their resources need preloaded."""
     if resource_type == "Observation":
         return (
-            visible(Observation.objects.filter(patient=patient), decision, via="result__")
+            sections.observations(patient, decision)
             .select_related("result__source_organisation")
             .order_by("-effective_at", "-id")
         )
