@@ -171,6 +171,7 @@ def ensure(scale: Scale, *, rebuild: bool = False) -> dict:
         found = marker(scale)
         if found:
             print(f"bench dataset {database_name(scale)}: reusing (built {found['built_at']})", flush=True)
+            _migrate(scale)  # schema changes since the build (an index, say) apply to the data as it is
             return found
     return build(scale)
 

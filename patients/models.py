@@ -49,8 +49,10 @@ class Patient(models.Model):
     class Meta:
         ordering = ["family_name", "given_name"]
         indexes = [
-            # Search: family name (case-folded prefix) + date of birth.
-            models.Index(models.functions.Upper("family_name"), "date_of_birth", name="patient_name_dob"),
+            # Search: exact date of birth, then family name (case-folded prefix). Date first: a LIKE prefix
+            # cannot use a leading text column under a non-C collation, and a date narrows a million
+            # patients to a few dozen.
+            models.Index(models.F("date_of_birth"), models.functions.Upper("family_name"), name="patient_dob_name"),
         ]
 
     def __str__(self):
