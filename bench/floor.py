@@ -24,20 +24,32 @@ DECISION = [
        WHERE g.content_object_id = %(patient)s AND ug.user_id = %(user)s AND g.permission_id = %(permission)s)""",
     "SELECT EXISTS (SELECT 1 FROM optout_objection WHERE patient_id = %(patient)s AND status = 'upheld')",
 ]
-INVOLVEMENTS = [
-    """SELECT i.*, t.*, o.* FROM sharing_involvement i JOIN sharing_careteam t ON t.id = i.care_team_id
-       JOIN sharing_organisation o ON o.id = t.organisation_id
-       WHERE i.patient_id = %(patient)s AND (t.organisation_id = %(own)s OR t.organisation_id IN (
+_TEAMS_SHOWN = """(t.organisation_id = %(own)s OR t.organisation_id IN (
            SELECT organisation_id FROM sharing_sharingagreement WHERE category = 'teams' AND shares
-           AND since <= %(today)s))
+           AND since <= %(today)s))"""
+# The category page: every involvement, with each team's members.
+INVOLVEMENTS = [
+    f"""SELECT i.*, t.*, o.* FROM sharing_involvement i JOIN sharing_careteam t ON t.id = i.care_team_id
+       JOIN sharing_organisation o ON o.id = t.organisation_id
+       WHERE i.patient_id = %(patient)s AND {_TEAMS_SHOWN}
        ORDER BY i.ended_at ASC NULLS FIRST, i.started_at DESC""",
     """SELECT m.*, pr.*, u.first_name, u.last_name, u.email FROM sharing_careteammembership m
        JOIN sharing_professional pr ON pr.id = m.professional_id JOIN auth_user u ON u.id = pr.user_id
        WHERE m.team_id IN (SELECT care_team_id FROM sharing_involvement WHERE patient_id = %(patient)s)
        ORDER BY u.last_name""",
-    f"""SELECT e.*, o.* FROM patients_supportperson e JOIN sharing_organisation o ON o.id = e.source_organisation_id
+]
+SUPPORT_NETWORK = f"""SELECT e.*, o.* FROM patients_supportperson e
+       JOIN sharing_organisation o ON o.id = e.source_organisation_id
        WHERE e.patient_id = %(patient)s AND {VISIBLE.replace("%(category)s", "'teams'")}
-       ORDER BY e.relationship, e.name""",
+       ORDER BY e.relationship, e.name"""
+# The summary: current involvements only, no members (they are one link away), and the support network.
+SUMMARY_TEAMS = [
+    f"""SELECT i.*, t.*, o.* FROM sharing_involvement i JOIN sharing_careteam t ON t.id = i.care_team_id
+       JOIN sharing_organisation o ON o.id = t.organisation_id
+       WHERE i.patient_id = %(patient)s AND i.started_at <= now() AND (i.ended_at IS NULL OR i.ended_at > now())
+       AND {_TEAMS_SHOWN}
+       ORDER BY i.ended_at ASC NULLS FIRST, i.started_at DESC""",
+    SUPPORT_NETWORK,
 ]
 ENTRY_TABLES = {
     "appointments": "patients_appointment",
@@ -111,7 +123,7 @@ class Floor:
         self._run(DECISION, params)
         if audit:
             self.conn.execute(AUDIT, params)
-        self._run(INVOLVEMENTS, params)
+        self._run(SUMMARY_TEAMS, params)
         cursor = self.conn.cursor()
         for category, table in ENTRY_TABLES.items():
             cursor.execute(_newest(table, category, self.summary_items), params)
@@ -124,7 +136,7 @@ class Floor:
         params = {**self.base, "patient": patient_id}
         self._run(DECISION, params)
         if category == "teams":
-            self._run(INVOLVEMENTS, params)
+            self._run([*INVOLVEMENTS, SUPPORT_NETWORK], params)
             return
         table = ENTRY_TABLES[category]
         cursor = self.conn.cursor()

@@ -11,7 +11,9 @@ With FAULT=1 PostgreSQL is restarted halfway through; the app must recover by it
 with errors only during the outage and every successful record view audited.
 
 Bounded: LOADTEST_CLINICIANS (50) threads for LOADTEST_SECONDS (60) after a LOADTEST_RAMP (30 s) of
-staggered sign-ins, think time LOADTEST_THINK (1.0 s mean), gunicorn LOADTEST_WORKERS (5) sync workers.
+staggered sign-ins, think time LOADTEST_THINK (3 s mean, exponential: a clinician reads a page, or types an NHS
+number, for a few seconds before the next click), gunicorn LOADTEST_WORKERS (5) sync workers. LOADTEST_THINK=1
+offers ~45 requests/s, more than this 2-core machine serves (docs/SCALING.md): use it to find the saturation point.
 Before the clock starts, one more bench clinician warms every worker up (first requests compile templates).
 Only loopback addresses; everything started here is stopped here.
 """
@@ -364,7 +366,7 @@ def main() -> None:
     seconds = env_number("LOADTEST_SECONDS", 60)
     # Sign-ins hash a password (PBKDF2, ~0.3 s of CPU here): 50 at once would take the machine for seconds.
     ramp = env_number("LOADTEST_RAMP", 30)
-    think = env_number("LOADTEST_THINK", 1.0)
+    think = env_number("LOADTEST_THINK", 3.0)
     workers = env_number("LOADTEST_WORKERS", 5, int)
     if count > 240:
         raise SystemExit("LOADTEST_CLINICIANS: at most 240 (one loopback address each, 127.0.0.10 upwards)")
