@@ -6,7 +6,7 @@ decision and the same visibility rules as the page, and fetches the same rows; w
 slower than it needs to be, the floor uses the fast form, so the ratio shows that too.
 """
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 # The visibility rule of sharing.access.visible(): own organisation's entries; others' only if that
 # organisation shares the category today and the entry is not sensitive; nothing entered in error.
@@ -46,7 +46,7 @@ SUPPORT_NETWORK = f"""SELECT e.*, o.* FROM patients_supportperson e
 SUMMARY_TEAMS = [
     f"""SELECT i.*, t.*, o.* FROM sharing_involvement i JOIN sharing_careteam t ON t.id = i.care_team_id
        JOIN sharing_organisation o ON o.id = t.organisation_id
-       WHERE i.patient_id = %(patient)s AND i.started_at <= now() AND (i.ended_at IS NULL OR i.ended_at > now())
+       WHERE i.patient_id = %(patient)s AND i.started_at <= %(now)s AND (i.ended_at IS NULL OR i.ended_at > %(now)s)
        AND {_TEAMS_SHOWN}
        ORDER BY i.ended_at ASC NULLS FIRST, i.started_at DESC""",
     SUPPORT_NETWORK,
@@ -117,27 +117,31 @@ class Floor:
             rows.append(cursor.fetchall())
         return rows
 
-    def summary(self, patient_id, *, audit: bool = False) -> None:
-        """The summary's reads; with `audit`, also the one AccessEvent row the page writes (its own commit)."""
-        params = {**self.base, "patient": patient_id}
+    def summary(self, patient_id, *, audit: bool = False) -> dict[str, list]:
+        """The summary's reads; with `audit`, also the one AccessEvent row the page writes (its own commit).
+
+        Returns the rows by section ("teams", "support", each category, "observations"), first column the id,
+        so that tests can check the floor fetches what the page shows."""
+        params = {**self.base, "patient": patient_id, "now": datetime.now(UTC)}
         self._run(DECISION, params)
         if audit:
             self.conn.execute(AUDIT, params)
-        self._run(SUMMARY_TEAMS, params)
+        fetched = dict(zip(("teams", "support"), self._run(SUMMARY_TEAMS, params), strict=True))
         cursor = self.conn.cursor()
         for category, table in ENTRY_TABLES.items():
             cursor.execute(_newest(table, category, self.summary_items), params)
-            rows = cursor.fetchall()
+            fetched[category] = cursor.fetchall()
             if category == "results":
-                cursor.execute(OBSERVATIONS_OF, {"results": [row[0] for row in rows]})
-                cursor.fetchall()
+                cursor.execute(OBSERVATIONS_OF, {"results": [row[0] for row in fetched[category]]})
+                fetched["observations"] = cursor.fetchall()
+        return fetched
 
-    def category(self, patient_id, category: str) -> None:
+    def category(self, patient_id, category: str) -> list:
+        """One category page's reads; returns its list's rows (for results, the newest of each test)."""
         params = {**self.base, "patient": patient_id}
         self._run(DECISION, params)
         if category == "teams":
-            self._run([*INVOLVEMENTS, SUPPORT_NETWORK], params)
-            return
+            return self._run([*INVOLVEMENTS, SUPPORT_NETWORK], params)[0]
         table = ENTRY_TABLES[category]
         cursor = self.conn.cursor()
         cursor.execute(_count(table, category), params)
@@ -147,7 +151,8 @@ class Floor:
         if category == "results":
             cursor.execute(OBSERVATIONS_OF, {"results": [row[0] for row in rows]})
             cursor.fetchall()
-            self._run(LATEST_BY_TEST, params)
+            return self._run(LATEST_BY_TEST, params)[0]
+        return rows
 
     def search_nhs(self, nhs_number: str) -> None:
         self.conn.execute(
