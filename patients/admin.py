@@ -179,8 +179,8 @@ class AlertAdmin(EntryAdmin):
 
 @admin.register(Allergy)
 class AllergyAdmin(EntryAdmin):
-    columns = ("substance", "reaction", "severity")
-    filters = ("severity",)
+    columns = ("substance", "reaction", "severity", "clinical_status")
+    filters = ("severity", "clinical_status")
     text_search = ("substance", "=code")
 
 

@@ -245,15 +245,31 @@ class Allergy(RecordEntry, Coding):
         SEVERE = "severe", "Severe"
         UNKNOWN = "", "Not recorded"
 
+    class ClinicalStatus(models.TextChoices):
+        """FHIR's AllergyIntolerance.clinicalStatus. An allergy not said to be resolved is treated as current:
+        a clinician must never miss a live allergy because its source left the status out."""
+
+        ACTIVE = "active", "Active"
+        INACTIVE = "inactive", "Inactive"
+        RESOLVED = "resolved", "Resolved"
+        UNKNOWN = "", "Not recorded"
+
     substance = models.CharField(max_length=300)
     reaction = models.CharField(max_length=300, blank=True)
     severity = models.CharField(max_length=20, choices=Severity.choices, blank=True, default=Severity.UNKNOWN)
+    clinical_status = models.CharField(
+        max_length=20, choices=ClinicalStatus.choices, blank=True, default=ClinicalStatus.UNKNOWN, db_default=""
+    )
 
     class Meta(RecordEntry.Meta):
         verbose_name_plural = "allergies"
 
     def __str__(self):
         return self.substance
+
+    @property
+    def is_current(self):
+        return self.clinical_status not in (self.ClinicalStatus.INACTIVE, self.ClinicalStatus.RESOLVED)
 
 
 class Result(RecordEntry, Coding):

@@ -129,8 +129,11 @@ def alert(entry: record.Alert) -> dict:
 
 def allergy(entry: record.Allergy) -> dict:
     reaction = {"manifestation": [{"text": entry.reaction}], "severity": entry.severity or None}
+    status = entry.clinical_status
+    clinical_status = {"system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical", "code": status}
     return {
         "resourceType": "AllergyIntolerance",
+        "clinicalStatus": {"coding": [clinical_status]} if status else None,
         "code": _concept(entry, entry.substance),
         "patient": patient_reference(entry.patient_id),
         "recordedDate": entry.effective_at,

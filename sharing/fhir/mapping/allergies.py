@@ -8,6 +8,7 @@ from .common import code_of, codes_in, entry_fields, first, period_start, text_o
 
 SEVERITY_ORDER = ["mild", "moderate", "severe"]
 WITHDRAWN = {"entered-in-error", "refuted"}
+CLINICAL_STATUSES = {status.value for status in Allergy.ClinicalStatus if status.value}
 
 
 def map_allergy(resource, ctx):
@@ -35,4 +36,5 @@ def map_allergy(resource, ctx):
         "code": code,
         "reaction": ", ".join(text for r in reactions for text in texts_of(r.manifestation)),
         "severity": max(severities, key=SEVERITY_ORDER.index) if severities else Allergy.Severity.UNKNOWN,
+        "clinical_status": next(iter(sorted(codes_in(resource.clinicalStatus) & CLINICAL_STATUSES)), ""),
     }

@@ -260,3 +260,36 @@ def test_the_number_of_queries_does_not_grow_with_the_bundle(sender):
         assert report.applied and not report.errors
         counts.append(len(queries))
     assert counts[0] == counts[1]
+
+
+def allergy_resource(resource_id, substance, status=None):
+    resource = {
+        "resourceType": "AllergyIntolerance",
+        "id": resource_id,
+        "code": {"coding": [{"system": "http://snomed.info/sct", "code": "91936005", "display": substance}]},
+        "patient": {"reference": "Patient/p1"},
+        "recordedDate": "2021-03-04",
+    }
+    if status:
+        system = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
+        resource["clinicalStatus"] = {"coding": [{"system": system, "code": status}]}
+    return resource
+
+
+def test_an_allergy_keeps_its_clinical_status_and_a_resolved_one_says_so(sender, patient, clinician, client):
+    from django.urls import reverse
+
+    from sharing.fhir.serialise import allergy
+
+    import_json(patient_resource(nhs_number=patient.nhs_number, family=patient.family_name), sender)
+    import_json(allergy_resource("a1", "Penicillin", "resolved"), sender)
+    import_json(allergy_resource("a2", "Peanuts", "active"), sender)
+    import_json(allergy_resource("a3", "Latex"), sender)
+    status = {a.substance: a.clinical_status for a in record.Allergy.objects.all()}
+    assert status == {"Penicillin": "resolved", "Peanuts": "active", "Latex": ""}
+    client.force_login(clinician)
+    page = client.get(reverse("record-allergies", args=[patient.pk])).content.decode()
+    assert page.count(">Resolved</strong>") == 1 and "Peanuts" in page and "Latex" in page  # no status: current
+    assert ">Active</strong>" not in page
+    out = {a.substance: allergy(a).get("clinicalStatus") for a in record.Allergy.objects.all()}
+    assert out["Penicillin"]["coding"][0]["code"] == "resolved" and out["Latex"] is None

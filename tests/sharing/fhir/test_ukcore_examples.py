@@ -81,6 +81,7 @@ def test_all_examples_together_land_in_the_right_categories(sender, capsys):
 
     assert of(record.Allergy).count() == 8
     assert of(record.Allergy, entered_in_error=True).get().source_id.endswith("EnteredInError-Example")
+    assert set(of(record.Allergy).values_list("clinical_status", flat=True)) == {"active", ""}
     assert set(of(record.Condition).values_list("name", flat=True)) == {
         "Bleeding from ear",
         "Loosening of total hip replacement",
