@@ -1019,6 +1019,8 @@ class PatientRecord:
             return
         choices = ALLERGIES[:1] if self.anchor else rng.sample(ALLERGIES, 2 if rng.random() < 0.15 else 1)
         for code, substance, reaction, severity in choices:
+            # Egg allergy is mostly outgrown in childhood: the demo shows a resolved allergy as such.
+            outgrown = substance == "Egg"
             recorded = self.day_between(
                 max(self.patient.date_of_birth, self.registered), self.today - timedelta(days=30)
             )
@@ -1031,6 +1033,7 @@ class PatientRecord:
                 substance=substance,
                 reaction=reaction,
                 severity=severity,
+                clinical_status=Allergy.ClinicalStatus.RESOLVED if outgrown else Allergy.ClinicalStatus.ACTIVE,
             )
 
     def alerts(self):
