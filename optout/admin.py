@@ -23,6 +23,7 @@ from django.utils import timezone
 from patients.models import Patient
 from patients.nhs_numbers import normalise, validate_nhs_number
 from sharing.actions import audit
+from sharing.admin import NoDirectWritesMixin
 from sharing.models import AuditEvent
 
 from . import actions
@@ -115,8 +116,9 @@ def _reply_note(objection):
 
 
 @admin.register(Objection)
-class ObjectionAdmin(admin.ModelAdmin):
-    """The IG queue, oldest first, and the workflow on each objection's page."""
+class ObjectionAdmin(NoDirectWritesMixin, admin.ModelAdmin):
+    """The IG queue, oldest first, and the workflow on each objection's page. The row is a record of what was
+    asked and decided: it changes only through the workflow steps (no add, change or delete form)."""
 
     list_display = (
         "reference",
@@ -181,16 +183,6 @@ class ObjectionAdmin(admin.ModelAdmin):
         if POSTCODE.match(term.upper()):
             return queryset.filter(postcode=_compact(term)), False
         return super().get_search_results(request, queryset, search_term)
-
-    # The row is a record of what was asked and decided: it changes only through the workflow steps below.
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def can_process(self, request):
         return request.user.has_perm("optout.change_objection")

@@ -813,7 +813,20 @@ class ActionFamilyFilter(admin.SimpleListFilter):
         return queryset.filter(action__startswith=f"{self.value()}.") if self.value() else queryset
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class NoDirectWritesMixin:
+    """No add, change or delete forms: the rows change only through audited actions, or never."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyAdmin(NoDirectWritesMixin, admin.ModelAdmin):
     """Append-only rows: viewable, never added, changed or deleted here (the model refuses too), and
     exportable as CSV by anyone who may view them — each export audited (`sharing.audit_export`)."""
 
@@ -827,15 +840,6 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [field.name for field in self.model._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_urls(self):
         export = path(

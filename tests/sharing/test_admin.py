@@ -10,7 +10,6 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 from django.utils import timezone
 
-from patients.demo import information_governance_group
 from patients.models import SourcePatientId, SourceResource
 from sharing import actions
 from sharing.access import Decision, Reason, has_care_team_permission
@@ -28,32 +27,8 @@ from sharing.models import (
 )
 from tests import factories
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def admin_settings(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    settings.SECURE_SSL_REDIRECT = False
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-
-
-@pytest.fixture
-def ig_user(organisation):
-    """Like the demo IG officer: staff, not superuser, permissions only through the IG group."""
-    user = factories.UserFactory(is_staff=True)
-    factories.ProfessionalFactory(user=user, organisation=organisation, role=Professional.Role.IG_OFFICER)
-    user.groups.add(information_governance_group())
-    return user
-
-
-@pytest.fixture
-def ig_client(client, ig_user):
-    client.force_login(ig_user)
-    return client
+# Admin pages render with the plain static storage and no HTTPS redirect (tests/conftest.py).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("admin_settings")]
 
 
 @pytest.fixture
