@@ -54,8 +54,7 @@ def involvements(patient: Patient, decision: Decision, *, brief: bool = False) -
     away, and would otherwise push everything else down (and cost the summary two queries' worth of rows)."""
     involvements = visible_teams(patient.involvements.all(), decision).select_related("care_team__organisation")
     if brief:
-        now = timezone.now()
-        involvements = involvements.filter(Q(ended_at__isnull=True) | Q(ended_at__gt=now), started_at__lte=now)
+        involvements = involvements.current()
     else:
         members = CareTeamMembership.objects.select_related("professional__user").order_by(
             "professional__user__last_name"

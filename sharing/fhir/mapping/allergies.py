@@ -36,5 +36,5 @@ def map_allergy(resource, ctx):
         "code": code,
         "reaction": ", ".join(text for r in reactions for text in texts_of(r.manifestation)),
         "severity": max(severities, key=SEVERITY_ORDER.index) if severities else Allergy.Severity.UNKNOWN,
-        "clinical_status": next(iter(sorted(codes_in(resource.clinicalStatus) & CLINICAL_STATUSES)), ""),
+        "clinical_status": status if (status := code_of(resource.clinicalStatus)[1]) in CLINICAL_STATUSES else "",
     }
