@@ -272,8 +272,9 @@ def _organisations(scale: Scale) -> Directory:
     from django.db import transaction
     from django.utils import timezone
 
+    from directory.models import CareTeam, CareTeamMembership, Organisation, Professional
     from patients.categories import Category
-    from sharing.models import CareTeam, CareTeamMembership, Organisation, Professional, SharingAgreement
+    from sharing.models import SharingAgreement
 
     User = get_user_model()
     plan = [
@@ -401,7 +402,7 @@ class Catalogue:
     def __init__(self, rng: random.Random, now: datetime):
         from faker.providers.person.en_GB import Provider as Names
 
-        from patients.demo import catalogue as demo
+        from demo import catalogue as demo
 
         self.now = now.strftime("%Y-%m-%d %H:%M:%S+00")
         self.times = _timestamps(rng, now, 12)

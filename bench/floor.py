@@ -15,9 +15,9 @@ VISIBLE = """(e.source_organisation_id = %(own)s OR (NOT e.sensitive AND e.sourc
     AND since <= %(today)s))) AND NOT e.entered_in_error"""
 
 DECISION = [
-    """SELECT p.*, o.* FROM patients_patient p LEFT JOIN sharing_organisation o ON o.id = p.registered_gp_id
+    """SELECT p.*, o.* FROM patients_patient p LEFT JOIN directory_organisation o ON o.id = p.registered_gp_id
        WHERE p.id = %(patient)s""",
-    """SELECT pr.*, o.* FROM sharing_professional pr JOIN sharing_organisation o ON o.id = pr.organisation_id
+    """SELECT pr.*, o.* FROM directory_professional pr JOIN directory_organisation o ON o.id = pr.organisation_id
        WHERE pr.user_id = %(user)s""",
     """SELECT EXISTS (SELECT 1 FROM sharing_patientgroupobjectpermission g
        JOIN auth_user_groups ug ON ug.group_id = g.group_id
@@ -29,23 +29,23 @@ _TEAMS_SHOWN = """(t.organisation_id = %(own)s OR t.organisation_id IN (
            AND since <= %(today)s))"""
 # The category page: every involvement, with each team's members.
 INVOLVEMENTS = [
-    f"""SELECT i.*, t.*, o.* FROM sharing_involvement i JOIN sharing_careteam t ON t.id = i.care_team_id
-       JOIN sharing_organisation o ON o.id = t.organisation_id
+    f"""SELECT i.*, t.*, o.* FROM sharing_involvement i JOIN directory_careteam t ON t.id = i.care_team_id
+       JOIN directory_organisation o ON o.id = t.organisation_id
        WHERE i.patient_id = %(patient)s AND {_TEAMS_SHOWN}
        ORDER BY i.ended_at ASC NULLS FIRST, i.started_at DESC""",
-    """SELECT m.*, pr.*, u.first_name, u.last_name, u.email FROM sharing_careteammembership m
-       JOIN sharing_professional pr ON pr.id = m.professional_id JOIN auth_user u ON u.id = pr.user_id
+    """SELECT m.*, pr.*, u.first_name, u.last_name, u.email FROM directory_careteammembership m
+       JOIN directory_professional pr ON pr.id = m.professional_id JOIN auth_user u ON u.id = pr.user_id
        WHERE m.team_id IN (SELECT care_team_id FROM sharing_involvement WHERE patient_id = %(patient)s)
        ORDER BY u.last_name""",
 ]
 SUPPORT_NETWORK = f"""SELECT e.*, o.* FROM patients_supportperson e
-       JOIN sharing_organisation o ON o.id = e.source_organisation_id
+       JOIN directory_organisation o ON o.id = e.source_organisation_id
        WHERE e.patient_id = %(patient)s AND {VISIBLE.replace("%(category)s", "'teams'")}
        ORDER BY e.relationship, e.name"""
 # The summary: current involvements only, no members (they are one link away), and the support network.
 SUMMARY_TEAMS = [
-    f"""SELECT i.*, t.*, o.* FROM sharing_involvement i JOIN sharing_careteam t ON t.id = i.care_team_id
-       JOIN sharing_organisation o ON o.id = t.organisation_id
+    f"""SELECT i.*, t.*, o.* FROM sharing_involvement i JOIN directory_careteam t ON t.id = i.care_team_id
+       JOIN directory_organisation o ON o.id = t.organisation_id
        WHERE i.patient_id = %(patient)s AND i.started_at <= %(now)s AND (i.ended_at IS NULL OR i.ended_at > %(now)s)
        AND {_TEAMS_SHOWN}
        ORDER BY i.ended_at ASC NULLS FIRST, i.started_at DESC""",
@@ -66,7 +66,7 @@ ENTRY_TABLES = {
 
 def _newest(table: str, category: str, limit: int, offset: int = 0) -> str:
     visible = VISIBLE.replace("%(category)s", f"'{category}'")
-    return f"""SELECT e.*, o.* FROM {table} e JOIN sharing_organisation o ON o.id = e.source_organisation_id
+    return f"""SELECT e.*, o.* FROM {table} e JOIN directory_organisation o ON o.id = e.source_organisation_id
         WHERE e.patient_id = %(patient)s AND {visible}
         ORDER BY e.effective_at DESC, e.id DESC LIMIT {limit} OFFSET {offset}"""
 
@@ -90,11 +90,11 @@ LATEST_BY_TEST = [
         SELECT DISTINCT ON (ob.code) ob.*, e.*, o.*, newest.n FROM newest
         JOIN patients_observation ob ON ob.patient_id = %(patient)s AND ob.code = newest.code
             AND ob.effective_at = newest.last
-        JOIN patients_result e ON e.id = ob.result_id JOIN sharing_organisation o ON o.id = e.source_organisation_id
+        JOIN patients_result e ON e.id = ob.result_id JOIN directory_organisation o ON o.id = e.source_organisation_id
         WHERE e.patient_id = %(patient)s AND {_VISIBLE_RESULT}
         ORDER BY ob.code, ob.id DESC""",
 ]
-AUDIT = """INSERT INTO sharing_accessevent (at, user_id, user_email, professional_name, organisation_code, patient_id,
+AUDIT = """INSERT INTO audit_accessevent (at, user_id, user_email, professional_name, organisation_code, patient_id,
     patient_nhs_number, outcome, basis, reason, page, path, request_id)
     VALUES (now(), %(user)s, 'floor@bench', 'Floor', 'FLOOR', %(patient)s, '', 'allowed', 'care-team', '',
     'bench:floor', '', '')"""
@@ -156,14 +156,14 @@ class Floor:
 
     def search_nhs(self, nhs_number: str) -> None:
         self.conn.execute(
-            """SELECT p.*, o.* FROM patients_patient p LEFT JOIN sharing_organisation o ON o.id = p.registered_gp_id
+            """SELECT p.*, o.* FROM patients_patient p LEFT JOIN directory_organisation o ON o.id = p.registered_gp_id
                WHERE p.nhs_number = %s""",
             [nhs_number],
         ).fetchall()
 
     def search_name(self, family_name: str, date_of_birth) -> None:
         self.conn.execute(
-            """SELECT p.*, o.* FROM patients_patient p LEFT JOIN sharing_organisation o ON o.id = p.registered_gp_id
+            """SELECT p.*, o.* FROM patients_patient p LEFT JOIN directory_organisation o ON o.id = p.registered_gp_id
                WHERE p.date_of_birth = %s AND upper(p.family_name) LIKE upper(%s)
                ORDER BY p.family_name, p.given_name LIMIT 50""",
             [date_of_birth, f"{family_name}%"],
@@ -175,7 +175,7 @@ class Floor:
             WHERE ug.user_id = %(user)s AND g.permission_id = %(permission)s)"""
         self.conn.execute(f"SELECT count(*) FROM patients_patient p WHERE {granted}", self.base).fetchall()
         self.conn.execute(
-            f"""SELECT p.*, o.* FROM patients_patient p LEFT JOIN sharing_organisation o ON o.id = p.registered_gp_id
+            f"""SELECT p.*, o.* FROM patients_patient p LEFT JOIN directory_organisation o ON o.id = p.registered_gp_id
                 WHERE {granted} ORDER BY p.family_name, p.given_name LIMIT {self.page}""",
             self.base,
         ).fetchall()

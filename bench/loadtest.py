@@ -133,7 +133,7 @@ def clinicians(scale, count: int, per_user: int) -> list[Clinician]:
         cursor.execute(
             """SELECT u.id, u.email FROM auth_user u
                JOIN auth_user_groups ug ON ug.user_id = u.id
-               JOIN sharing_careteam t ON t.group_id = ug.group_id
+               JOIN directory_careteam t ON t.group_id = ug.group_id
                WHERE u.email LIKE %s ORDER BY t.kind = 'gp-practice' DESC, u.id LIMIT %s""",
             ["%.bench.carerecord.test", count],
         )
@@ -339,7 +339,7 @@ def percentiles(values):
 
 def audit_check(people: list[Clinician], window: tuple[datetime, datetime]) -> dict:
     """Every successful record page's request id must have an AccessEvent; count those missing."""
-    from sharing.models import AccessEvent
+    from audit.models import AccessEvent
 
     ids = [rid for c in people for rid in c.audited_request_ids]
     found = set(

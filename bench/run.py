@@ -94,7 +94,7 @@ class Bench:
         from django.conf import settings
         from django.contrib.auth import get_user_model
 
-        from sharing.models import Professional
+        from directory.models import Professional
 
         self.scale, self.detail, self.requests, self.bundles = scale, detail, requests, bundles
         self.viewer = get_user_model().objects.get(email=detail["viewer_email"])
@@ -277,7 +277,7 @@ class Bench:
         conn.close()
 
     def everything(self, m):
-        from sharing.actions import create_api_token
+        from directory.actions import create_api_token
 
         _, secret = create_api_token(by=None, name="bench: $everything", user=self.viewer)
         client = self.client(HTTP_AUTHORIZATION=f"Bearer {secret}")
@@ -286,7 +286,7 @@ class Bench:
     def fhir_reads(self, anyone, mine):
         """The rest of shared/PEERS.md's read workload, with a professional's token: read a Patient, search a
         Patient by NHS number, search a patient's Observations (first page)."""
-        from sharing.actions import create_api_token
+        from directory.actions import create_api_token
 
         from .workload import NHS_NUMBER_SYSTEM
 
@@ -311,8 +311,8 @@ class Bench:
         from django.db import connection
         from django.test.utils import CaptureQueriesContext
 
-        from sharing.actions import create_api_token
-        from sharing.models import Organisation
+        from directory.actions import create_api_token
+        from directory.models import Organisation
 
         from . import workload
         from .dataset import next_ingest_block
@@ -371,8 +371,8 @@ class Bench:
         each posting its own bundles through the stack at the same moment."""
         import multiprocessing
 
-        from sharing.actions import create_api_token
-        from sharing.models import Organisation
+        from directory.actions import create_api_token
+        from directory.models import Organisation
 
         from . import workload
         from .dataset import next_ingest_block

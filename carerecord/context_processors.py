@@ -2,7 +2,7 @@
 
 from django.conf import settings
 
-from sharing.access import professional_for
+from directory.profiles import professional_for
 
 
 def service(request):

@@ -40,10 +40,18 @@ INSTALLED_APPS = [
     "csp",
     "pgtrigger",
     "carerecord",
+    # Ours, lowest layer first (imports point down only: see pyproject.toml's import-linter contracts).
+    "audit",
+    "directory",
     "patients",
-    "sharing",
     "optout",
+    "sharing",
+    "portal",
+    "fhirapi",
 ]
+# The synthetic demo (seed_demo, demo_totp) is not installed in production unless asked for.
+if env.bool("DEMO", default=DEBUG):
+    INSTALLED_APPS.append("demo")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -104,7 +112,7 @@ LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "account_login"
 
 # django-allauth: accounts are provisioned by IG in admin; people sign in with their email address.
-ACCOUNT_ADAPTER = "sharing.adapters.ProvisionedAccountAdapter"
+ACCOUNT_ADAPTER = "directory.adapters.ProvisionedAccountAdapter"
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_EMAIL_VERIFICATION = "none"

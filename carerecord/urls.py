@@ -12,10 +12,10 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
-    path("patients/", include("patients.urls")),
-    path("patients/", include("sharing.urls")),
-    path("fhir/", include("sharing.fhir.urls")),
+    path("patients/", include("portal.urls")),
+    path("fhir/", include("fhirapi.urls")),
+    path("", include("sharing.urls")),
     path("", include("optout.urls")),
 ]
 
-handler403 = "carerecord.views.forbidden"
+handler403 = "portal.views.errors.forbidden"

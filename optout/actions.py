@@ -10,7 +10,7 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from sharing.actions import audit
+from audit.writers import audit
 
 from .models import Objection, new_reference
 

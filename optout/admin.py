@@ -20,11 +20,11 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
 from django.utils import timezone
 
+from audit.admin import NoDirectWritesMixin
+from audit.models import AuditEvent
+from audit.writers import audit
 from patients.models import Patient
 from patients.nhs_numbers import normalise, validate_nhs_number
-from sharing.actions import audit
-from sharing.admin import NoDirectWritesMixin
-from sharing.models import AuditEvent
 
 from . import actions
 from .forms import POSTCODE

@@ -5,8 +5,8 @@ import re
 
 from django import forms
 
+from directory.models import Region
 from patients.nhs_numbers import normalise, validate_nhs_number
-from sharing.models import Region
 
 POSTCODE = re.compile(r"^[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2}$")
 

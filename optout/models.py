@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from sharing.models import Region
+from directory.models import Region
 
 
 def new_reference():

@@ -4,9 +4,7 @@ from . import views
 
 urlpatterns = [
     path("about/", views.information, name="optout-information"),
-    path("partners/", views.partners, name="optout-partners"),
     path("opt-out/", views.how_to_opt_out, name="optout-how"),
     path("opt-out/request/", views.request_objection, name="optout-request"),
     path("opt-out/request/done/", views.request_done, name="optout-request-done"),
-    path("patients/<uuid:patient_id>/objection/", views.record_objection, name="record-objection"),
 ]

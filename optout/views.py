@@ -1,20 +1,17 @@
-"""Public pages for patients (no sign-in), and a professional's record of an objection."""
+"""Public pages for patients (no sign-in): what the record is, how to object, and the objection form."""
 
 import smtplib
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.core.cache import cache
-from django.db.models import Prefetch, Q
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from patients.categories import Category
-from sharing.access import get_patient_for
-from sharing.models import Organisation, SharingAgreement
 
 from . import actions
-from .forms import ObjectionRequestForm, ProfessionalObjectionForm
+from .forms import ObjectionRequestForm
 from .models import RegionalProcess, new_reference
 
 DONE_SESSION_KEY = "optout_reference"
@@ -23,31 +20,6 @@ DONE_SESSION_KEY = "optout_reference"
 @login_not_required
 def information(request):
     return render(request, "optout/information.html", {"categories": list(Category)})
-
-
-@login_not_required
-def partners(request):
-    """Every connected organisation, grouped by kind then region, with the categories each shares."""
-    query = request.GET.get("q", "").strip()[:100]
-    organisations = Organisation.objects.filter(active=True).prefetch_related(
-        Prefetch(
-            "sharing_agreements",
-            queryset=SharingAgreement.objects.filter(shares=True).order_by("category"),
-            to_attr="shared",
-        )
-    )
-    if query:
-        organisations = organisations.filter(Q(name__icontains=query) | Q(ods_code__iexact=query))
-    kinds = []
-    for kind in Organisation.Kind:
-        members = sorted((o for o in organisations if o.kind == kind), key=lambda o: (o.region, o.name))
-        if members:
-            kinds.append({"kind": kind, "organisations": members})
-    return render(
-        request,
-        "optout/partners.html",
-        {"kinds": kinds, "query": query, "count": sum(len(k["organisations"]) for k in kinds)},
-    )
 
 
 @login_not_required
@@ -99,21 +71,3 @@ def request_done(request):
     if not reference:
         return redirect("optout-request")
     return render(request, "optout/request_done.html", {"reference": reference})
-
-
-@require_http_methods(["GET", "POST"])
-def record_objection(request, patient_id):
-    patient, decision = get_patient_for(request, patient_id, page="record:objection")
-    region = patient.registered_gp.region if patient.registered_gp else None
-    form = ProfessionalObjectionForm(request.POST or None, initial={"region": region})
-    if request.method == "POST" and form.is_valid():
-        objection = actions.record_professional_objection(by=request.user, patient=patient, **form.cleaned_data)
-        return render(
-            request,
-            "optout/record_objection_done.html",
-            {"patient": patient, "decision": decision, "objection": objection},
-        )
-    status = 400 if form.is_bound else 200
-    return render(
-        request, "optout/record_objection.html", {"patient": patient, "decision": decision, "form": form}, status=status
-    )

@@ -10,17 +10,10 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
-from sharing.models import Involvement, Organisation
+from directory.models import Organisation
 
+from .categories import REGISTRY
 from .models import (
-    Alert,
-    Allergy,
-    Appointment,
-    CareEvent,
-    CarePlan,
-    Condition,
-    Letter,
-    Medication,
     Observation,
     Patient,
     Result,
@@ -57,26 +50,6 @@ class SupportPersonInline(admin.TabularInline):
     extra = 0
 
 
-class InvolvementInline(admin.TabularInline):
-    """Shown for context; involvements are started and ended on their own page, where access follows."""
-
-    model = Involvement
-    fields = ("care_team", "reason", "started_at", "ended_at")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    show_change_link = True
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("care_team__organisation")
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(Patient)
 class PatientAdmin(NhsNumberSearchMixin, admin.ModelAdmin):
     list_display = (
@@ -94,7 +67,7 @@ class PatientAdmin(NhsNumberSearchMixin, admin.ModelAdmin):
     autocomplete_fields = ("registered_gp",)
     readonly_fields = ("id", "created_at", "updated_at", "who_has_seen_this_record")
     show_full_result_count = False
-    inlines = [SupportPersonInline, InvolvementInline]
+    inlines = [SupportPersonInline]
 
     @admin.display(description="NHS number", ordering="nhs_number")
     def nhs_number_display(self, patient):
@@ -107,7 +80,7 @@ class PatientAdmin(NhsNumberSearchMixin, admin.ModelAdmin):
             return "-"
         return format_html(
             '<a href="{}">Every access to this record, newest first</a>',
-            reverse("admin:sharing_accessevent_patient", args=[patient.pk]),
+            reverse("admin:audit_accessevent_patient", args=[patient.pk]),
         )
 
 
@@ -149,41 +122,6 @@ class EntryAdmin(NhsNumberSearchMixin, admin.ModelAdmin):
         return ("=patient__nhs_number", "=source_id", *self.text_search)
 
 
-@admin.register(Appointment)
-class AppointmentAdmin(EntryAdmin):
-    columns = ("service", "status", "clinician")
-    filters = ("status",)
-    text_search = ("service",)
-
-
-@admin.register(Condition)
-class ConditionAdmin(EntryAdmin):
-    columns = ("name", "code", "clinical_status")
-    filters = ("clinical_status",)
-    text_search = ("name", "=code")
-
-
-@admin.register(Medication)
-class MedicationAdmin(EntryAdmin):
-    columns = ("name", "kind", "status")
-    filters = ("kind", "status")
-    text_search = ("name", "=code")
-
-
-@admin.register(Alert)
-class AlertAdmin(EntryAdmin):
-    columns = ("text", "kind", "active")
-    filters = ("kind", "active")
-    text_search = ("text",)
-
-
-@admin.register(Allergy)
-class AllergyAdmin(EntryAdmin):
-    columns = ("substance", "reaction", "severity", "clinical_status")
-    filters = ("severity", "clinical_status")
-    text_search = ("substance", "=code")
-
-
 class ObservationInline(admin.TabularInline):
     """Patient and date follow the report (see ResultAdmin), as the record's visibility rules do."""
 
@@ -192,11 +130,9 @@ class ObservationInline(admin.TabularInline):
     extra = 0
 
 
-@admin.register(Result)
 class ResultAdmin(EntryAdmin):
-    columns = ("name", "code", "status")
-    filters = ("status",)
-    text_search = ("name", "=code")
+    """Reports carry their observations inline."""
+
     inlines = [ObservationInline]
 
     def save_formset(self, request, form, formset, change):
@@ -229,25 +165,19 @@ class ObservationAdmin(NhsNumberSearchMixin, admin.ModelAdmin):
     show_full_result_count = False
 
 
-@admin.register(Letter)
-class LetterAdmin(EntryAdmin):
-    columns = ("title", "kind", "author")
-    filters = ("kind",)
-    text_search = ("title", "author")
+CUSTOM = {Result: ResultAdmin}
 
 
-@admin.register(CarePlan)
-class CarePlanAdmin(EntryAdmin):
-    columns = ("title", "status", "review_on")
-    filters = ("status",)
-    text_search = ("title",)
+def register_entry_admins():
+    """One admin page per registered category, with the columns the registry names; a category may bring a
+    class of its own (`CUSTOM`) for what the generic page cannot do."""
+    for entry in REGISTRY.values():
+        base = CUSTOM.get(entry.model, EntryAdmin)
+        attributes = {"columns": entry.admin_columns, "filters": entry.admin_filters, "text_search": entry.admin_search}
+        admin.site.register(entry.model, type(f"{entry.model.__name__}Admin", (base,), attributes))
 
 
-@admin.register(CareEvent)
-class CareEventAdmin(EntryAdmin):
-    columns = ("title", "service", "practitioner")
-    filters = ("service",)
-    text_search = ("title", "practitioner")
+register_entry_admins()
 
 
 # --- import bookkeeping: how a source's own resource ids map to patients and names ---------------------------------

@@ -4,3 +4,21 @@ from django.apps import AppConfig
 class PatientsConfig(AppConfig):
     name = "patients"
     verbose_name = "Patient records"
+
+    def ready(self):
+        from audit import subjects
+
+        from .models import Patient
+        from .nhs_numbers import normalise
+
+        def nhs_number_in(term):
+            digits = normalise(term)
+            return digits if digits.isdigit() and len(digits) == 10 else None
+
+        subjects.register(
+            nhs_number_in=nhs_number_in,
+            patient_id_for=lambda nhs_number: (
+                Patient.objects.filter(nhs_number=nhs_number).values_list("pk", flat=True).first()
+            ),
+            patient=lambda patient_id: Patient.objects.filter(pk=patient_id).first(),
+        )

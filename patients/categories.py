@@ -1,4 +1,12 @@
-"""The ten record categories: what an organisation can choose to share, and how the record is laid out."""
+"""The record categories: what an organisation can choose to share, and how the record is laid out.
+
+`Category` names each one (its values are stored and appear in URLs). The registry says, per category, which
+model holds its entries and how admin lists them; each entry model registers itself with `@register`, so the
+layers above (record pages, FHIR, demo, bench) read the registry instead of keeping lists of their own.
+Adding a category: docs/adding-a-category.md.
+"""
+
+from dataclasses import dataclass
 
 from django.db import models
 
@@ -15,3 +23,50 @@ class Category(models.TextChoices):
     LETTERS = "letters", "Letters and discharge information"
     CARE_PLANS = "care-plans", "Care plans"
     EVENTS = "events", "Community, CAMHS and addiction events"
+
+
+def category_choices():
+    """For model fields: a callable, so a new category changes no migration (Django stores the reference)."""
+    return Category.choices
+
+
+@dataclass(frozen=True)
+class CategoryEntry:
+    """One category's entry model, and how admin lists it (columns, filters, text search)."""
+
+    category: Category
+    model: type
+    admin_columns: tuple[str, ...] = ()
+    admin_filters: tuple[str, ...] = ()
+    admin_search: tuple[str, ...] = ()
+
+    @property
+    def template(self) -> str:
+        """The partial that renders a list of this category's entries."""
+        return f"patients/entries/{self.category.value}.html"
+
+
+REGISTRY: dict[Category, CategoryEntry] = {}
+
+
+def register(category: Category, *, columns=(), filters=(), search=()):
+    """Class decorator for an entry model: records it as the model holding `category`'s entries."""
+
+    def decorate(model):
+        if category in REGISTRY:
+            raise ValueError(f"{category} already has an entry model: {REGISTRY[category].model.__name__}")
+        model.category = category
+        REGISTRY[category] = CategoryEntry(category, model, tuple(columns), tuple(filters), tuple(search))
+        return model
+
+    return decorate
+
+
+def entry_model(category: Category):
+    """The model holding a category's entries (KeyError for "involved teams", which live in sharing)."""
+    return REGISTRY[category].model
+
+
+def entry_models() -> dict[Category, type]:
+    """Every category with an entry model, in the order of `Category`."""
+    return {category: REGISTRY[category].model for category in Category if category in REGISTRY}

@@ -11,7 +11,7 @@ from datetime import date
 from django.db import models
 from django.utils import timezone
 
-from .categories import Category
+from .categories import Category, entry_models, register
 from .nhs_numbers import format_nhs_number, validate_nhs_number
 
 
@@ -36,7 +36,7 @@ class Patient(models.Model):
     phone = models.CharField(max_length=30, blank=True)
     email = models.EmailField(blank=True)
     registered_gp = models.ForeignKey(
-        "sharing.Organisation",
+        "directory.Organisation",
         verbose_name="registered GP practice",
         on_delete=models.PROTECT,
         null=True,
@@ -88,7 +88,7 @@ class SupportPerson(models.Model):
         OTHER = "other", "Other"
 
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="support_network")
-    source_organisation = models.ForeignKey("sharing.Organisation", on_delete=models.PROTECT, related_name="+")
+    source_organisation = models.ForeignKey("directory.Organisation", on_delete=models.PROTECT, related_name="+")
     source_id = models.CharField(max_length=200)
     name = models.CharField(max_length=200)
     relationship = models.CharField(max_length=20, choices=Relationship.choices)
@@ -124,7 +124,7 @@ class RecordEntry(models.Model):
     category: Category  # set by each subclass
 
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="+")
-    source_organisation = models.ForeignKey("sharing.Organisation", on_delete=models.PROTECT, related_name="+")
+    source_organisation = models.ForeignKey("directory.Organisation", on_delete=models.PROTECT, related_name="+")
     source_id = models.CharField(max_length=200, help_text="The identifier the source system gave this item.")
     effective_at = models.DateTimeField(help_text="When it happened, or was recorded, clinically.")
     source_updated_at = models.DateTimeField(help_text="When the source system last changed it.")
@@ -147,9 +147,8 @@ class RecordEntry(models.Model):
         indexes = [models.Index(fields=["patient", "-effective_at"], name="%(app_label)s_%(class)s_pat_date")]
 
 
+@register(Category.APPOINTMENTS, columns=("service", "status", "clinician"), filters=("status",), search=("service",))
 class Appointment(RecordEntry):
-    category = Category.APPOINTMENTS
-
     class Status(models.TextChoices):
         BOOKED = "booked", "Booked"
         ATTENDED = "attended", "Attended"
@@ -162,16 +161,17 @@ class Appointment(RecordEntry):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.BOOKED)
     description = models.TextField(blank=True)
 
-    class Meta(RecordEntry.Meta):
-        pass
-
     def __str__(self):
         return f"{self.service} on {self.effective_at:%d %b %Y}"
 
 
+@register(
+    Category.CONDITIONS,
+    columns=("name", "code", "clinical_status"),
+    filters=("clinical_status",),
+    search=("name", "=code"),
+)
 class Condition(RecordEntry, Coding):
-    category = Category.CONDITIONS
-
     class Status(models.TextChoices):
         ACTIVE = "active", "Active"
         RESOLVED = "resolved", "Resolved"
@@ -182,16 +182,14 @@ class Condition(RecordEntry, Coding):
     resolved_on = models.DateField(null=True, blank=True)
     notes = models.TextField(blank=True)
 
-    class Meta(RecordEntry.Meta):
-        pass
-
     def __str__(self):
         return self.name
 
 
+@register(
+    Category.MEDICATIONS, columns=("name", "kind", "status"), filters=("kind", "status"), search=("name", "=code")
+)
 class Medication(RecordEntry, Coding):
-    category = Category.MEDICATIONS
-
     class Status(models.TextChoices):
         ACTIVE = "active", "Current"
         STOPPED = "stopped", "Stopped"
@@ -208,16 +206,12 @@ class Medication(RecordEntry, Coding):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
     ended_on = models.DateField(null=True, blank=True)
 
-    class Meta(RecordEntry.Meta):
-        pass
-
     def __str__(self):
         return self.name
 
 
+@register(Category.ALERTS, columns=("text", "kind", "active"), filters=("kind", "active"), search=("text",))
 class Alert(RecordEntry):
-    category = Category.ALERTS
-
     class Kind(models.TextChoices):
         SAFEGUARDING = "safeguarding", "Safeguarding"
         DNACPR = "dnacpr", "DNACPR"
@@ -229,16 +223,17 @@ class Alert(RecordEntry):
     text = models.CharField(max_length=500)
     active = models.BooleanField(default=True)
 
-    class Meta(RecordEntry.Meta):
-        pass
-
     def __str__(self):
         return self.text
 
 
+@register(
+    Category.ALLERGIES,
+    columns=("substance", "reaction", "severity", "clinical_status"),
+    filters=("severity", "clinical_status"),
+    search=("substance", "=code"),
+)
 class Allergy(RecordEntry, Coding):
-    category = Category.ALLERGIES
-
     class Severity(models.TextChoices):
         MILD = "mild", "Mild"
         MODERATE = "moderate", "Moderate"
@@ -272,17 +267,13 @@ class Allergy(RecordEntry, Coding):
         return self.clinical_status not in (self.ClinicalStatus.INACTIVE, self.ClinicalStatus.RESOLVED)
 
 
+@register(Category.RESULTS, columns=("name", "code", "status"), filters=("status",), search=("name", "=code"))
 class Result(RecordEntry, Coding):
     """A report (e.g. a full blood count) holding one or more observations."""
-
-    category = Category.RESULTS
 
     name = models.CharField(max_length=300)
     status = models.CharField(max_length=20, default="final")
     conclusion = models.TextField(blank=True)
-
-    class Meta(RecordEntry.Meta):
-        pass
 
     def __str__(self):
         return self.name
@@ -342,9 +333,8 @@ class Observation(Coding):
         return bool(self.flag)
 
 
+@register(Category.LETTERS, columns=("title", "kind", "author"), filters=("kind",), search=("title", "author"))
 class Letter(RecordEntry):
-    category = Category.LETTERS
-
     class Kind(models.TextChoices):
         CLINIC = "clinic", "Clinic letter"
         TO_GP = "to-gp", "Letter to GP"
@@ -355,16 +345,12 @@ class Letter(RecordEntry):
     author = models.CharField(max_length=200, blank=True)
     body = models.TextField()
 
-    class Meta(RecordEntry.Meta):
-        pass
-
     def __str__(self):
         return self.title
 
 
+@register(Category.CARE_PLANS, columns=("title", "status", "review_on"), filters=("status",), search=("title",))
 class CarePlan(RecordEntry):
-    category = Category.CARE_PLANS
-
     class Status(models.TextChoices):
         ACTIVE = "active", "Active"
         COMPLETED = "completed", "Completed"
@@ -375,17 +361,18 @@ class CarePlan(RecordEntry):
     description = models.TextField(blank=True)
     review_on = models.DateField(null=True, blank=True)
 
-    class Meta(RecordEntry.Meta):
-        pass
-
     def __str__(self):
         return self.title
 
 
+@register(
+    Category.EVENTS,
+    columns=("title", "service", "practitioner"),
+    filters=("service",),
+    search=("title", "practitioner"),
+)
 class CareEvent(RecordEntry):
     """Community, CAMHS and addiction service events."""
-
-    category = Category.EVENTS
 
     class Service(models.TextChoices):
         COMMUNITY = "community", "Community"
@@ -397,25 +384,12 @@ class CareEvent(RecordEntry):
     description = models.TextField(blank=True)
     practitioner = models.CharField(max_length=200, blank=True)
 
-    class Meta(RecordEntry.Meta):
-        pass
-
     def __str__(self):
         return self.title
 
 
-# Category -> model, for the record pages. Involved teams live in sharing (they grant access).
-ENTRY_MODELS = {
-    Category.APPOINTMENTS: Appointment,
-    Category.CONDITIONS: Condition,
-    Category.MEDICATIONS: Medication,
-    Category.ALERTS: Alert,
-    Category.ALLERGIES: Allergy,
-    Category.RESULTS: Result,
-    Category.LETTERS: Letter,
-    Category.CARE_PLANS: CarePlan,
-    Category.EVENTS: CareEvent,
-}
+# Category -> model, in the order of Category (involved teams live in sharing: they grant access).
+ENTRY_MODELS = entry_models()
 
 
 class SourcePatientId(models.Model):
@@ -426,7 +400,7 @@ class SourcePatientId(models.Model):
     the newest the source has sent, so an older copy arriving late does not overwrite demographics.
     """
 
-    organisation = models.ForeignKey("sharing.Organisation", on_delete=models.CASCADE, related_name="+")
+    organisation = models.ForeignKey("directory.Organisation", on_delete=models.CASCADE, related_name="+")
     resource_id = models.CharField(max_length=200)
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="+")
     source_updated_at = models.DateTimeField(null=True, blank=True)
@@ -442,7 +416,7 @@ class SourceResource(models.Model):
     """A resource a source sent that is not a record entry (Practitioner, PractitionerRole, Medication,
     Organization): kept as its display name and code so that later entries referring to it show a name."""
 
-    organisation = models.ForeignKey("sharing.Organisation", on_delete=models.CASCADE, related_name="+")
+    organisation = models.ForeignKey("directory.Organisation", on_delete=models.CASCADE, related_name="+")
     resource_id = models.CharField(max_length=200)
     name = models.CharField(max_length=300, blank=True)
     code_system = models.CharField(max_length=200, blank=True)

@@ -13,13 +13,15 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from guardian.utils import get_group_obj_perms_model
 
+from audit.models import AccessBasis
+from audit.writers import record_access
+from directory.models import Professional
+from directory.profiles import professional_for
 from optout.state import has_upheld_objection
 from patients.categories import Category
 from patients.models import Patient
 
-from .models import AccessBasis, BreakGlass, Professional, SharingAgreement
-
-VIEW_PERMISSION = "view_patient"
+from .models import VIEW_PERMISSION, BreakGlass, SharingAgreement
 
 
 class Reason(enum.StrEnum):
@@ -61,18 +63,6 @@ class RecordAccessDenied(PermissionDenied):
         super().__init__("Record not available")
         self.decision = decision
         self.patient_id = patient_id
-
-
-def professional_for(user) -> Professional | None:
-    """The user's active professional profile, or None. Cached on the user for the request."""
-    if not getattr(user, "is_authenticated", False):
-        return None
-    if not hasattr(user, "_carerecord_professional"):
-        professional = Professional.objects.select_related("organisation").filter(user=user).first()
-        if professional is not None:
-            professional.user = user  # the audit row names them: no second query for the same user
-        user._carerecord_professional = professional
-    return user._carerecord_professional
 
 
 def _refused(reason: Reason, professional=None) -> Decision:
@@ -203,8 +193,6 @@ def get_patient_for(request, patient_id, *, page: str) -> tuple[Patient, Decisio
     A missing patient and a refused one raise the same RecordAccessDenied, so an outsider cannot probe
     which patients exist.
     """
-    from .actions import record_access  # actions import this module
-
     patient = None
     try:
         patient_uuid = uuid.UUID(str(patient_id))

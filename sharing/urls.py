@@ -3,5 +3,5 @@ from django.urls import path
 from . import views
 
 urlpatterns = [
-    path("<uuid:patient_id>/break-glass/", views.break_glass, name="break-glass"),
+    path("partners/", views.partners, name="optout-partners"),
 ]

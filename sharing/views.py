@@ -1,33 +1,34 @@
-"""Break glass: the one write a refused professional can make, and only with a reason."""
+"""The public list of partners and what each shares (no sign-in): sharing agreements, published."""
 
-from django.core.exceptions import PermissionDenied
-from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.contrib.auth.decorators import login_not_required
+from django.db.models import Prefetch, Q
+from django.shortcuts import render
 
-from patients.models import Patient
+from directory.models import Organisation
 
-from . import actions
-from .access import Reason, can_search, decide
-from .forms import BreakGlassForm
+from .models import SharingAgreement
 
 
-@require_POST
-def break_glass(request, patient_id):
-    if not can_search(request.user):
-        raise PermissionDenied("Only an active professional can request emergency access.")
-    patient = Patient.objects.filter(pk=patient_id).first()
-    decision = decide(request.user, patient) if patient else None
-    if decision and decision.allowed:
-        return redirect("record-summary", patient_id=patient_id)
-    form = BreakGlassForm(request.POST)
-    if patient and decision.reason == Reason.NO_RELATIONSHIP and form.is_valid():
-        actions.break_glass(
-            by=request.user,
-            patient=patient,
-            reason_code=form.cleaned_data["reason_code"],
-            reason_text=form.cleaned_data["reason_text"],
+@login_not_required
+def partners(request):
+    """Every connected organisation, grouped by kind then region, with the categories each shares."""
+    query = request.GET.get("q", "").strip()[:100]
+    organisations = Organisation.objects.filter(active=True).prefetch_related(
+        Prefetch(
+            "sharing_agreements",
+            queryset=SharingAgreement.objects.filter(shares=True).order_by("category"),
+            to_attr="shared",
         )
-        return redirect("record-summary", patient_id=patient_id)
-    # Invalid form, or no such patient: the same refusal page as before, so nothing is revealed.
-    context = {"record_refused": True, "break_glass_form": form, "patient_id": patient_id, "offer_break_glass": True}
-    return render(request, "403.html", context, status=403)
+    )
+    if query:
+        organisations = organisations.filter(Q(name__icontains=query) | Q(ods_code__iexact=query))
+    kinds = []
+    for kind in Organisation.Kind:
+        members = sorted((o for o in organisations if o.kind == kind), key=lambda o: (o.region, o.name))
+        if members:
+            kinds.append({"kind": kind, "organisations": members})
+    return render(
+        request,
+        "optout/partners.html",
+        {"kinds": kinds, "query": query, "count": sum(len(k["organisations"]) for k in kinds)},
+    )

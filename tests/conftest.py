@@ -6,8 +6,8 @@ Everyone else is outside it in a different way.
 
 import pytest
 
-from sharing.actions import add_team_member
-from sharing.models import Organisation, Professional
+from directory.actions import add_team_member
+from directory.models import Organisation, Professional
 
 from . import factories
 
@@ -98,7 +98,7 @@ def admin_settings(settings):
 @pytest.fixture
 def ig_user(organisation):
     """Like the demo IG officer: staff, not superuser, permissions only through the IG group."""
-    from patients.demo.accounts import information_governance_group
+    from demo.accounts import information_governance_group
 
     user = factories.UserFactory(is_staff=True, email="ig.officer@test.carerecord.test")
     factories.ProfessionalFactory(user=user, organisation=organisation, role=Professional.Role.IG_OFFICER)

@@ -11,6 +11,8 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from factory.django import DjangoModelFactory
 
+from directory import actions as directory_actions
+from directory import models as directory_models
 from patients import models as patient_models
 from patients.categories import Category
 from patients.nhs_numbers import test_range_numbers
@@ -34,11 +36,11 @@ def totp_code(secret: str = TOTP_SECRET) -> str:
 class OrganisationFactory(DjangoModelFactory):
     ods_code = factory.LazyFunction(lambda: f"T{next(_ods_codes):05d}")
     name = factory.Faker("company")
-    kind = sharing_models.Organisation.Kind.GP_PRACTICE
-    region = sharing_models.Region.SEL
+    kind = directory_models.Organisation.Kind.GP_PRACTICE
+    region = directory_models.Region.SEL
 
     class Meta:
-        model = sharing_models.Organisation
+        model = directory_models.Organisation
         django_get_or_create = ["ods_code"]
         skip_postgeneration_save = True
 
@@ -73,28 +75,28 @@ class UserFactory(DjangoModelFactory):
 
 class ProfessionalFactory(DjangoModelFactory):
     class Meta:
-        model = sharing_models.Professional
+        model = directory_models.Professional
 
     user = factory.SubFactory(UserFactory)
     organisation = factory.SubFactory(OrganisationFactory)
-    role = sharing_models.Professional.Role.DOCTOR
+    role = directory_models.Professional.Role.DOCTOR
     job_title = factory.Faker("job")
     registration_number = factory.Sequence(lambda n: f"GMC{7000000 + n}")
 
 
 class CareTeamFactory(DjangoModelFactory):
     class Meta:
-        model = sharing_models.CareTeam
+        model = directory_models.CareTeam
         skip_postgeneration_save = True
 
     organisation = factory.SubFactory(OrganisationFactory)
     name = factory.Sequence(lambda n: f"Care team {n}")
-    kind = sharing_models.CareTeam.Kind.GP_PRACTICE
+    kind = directory_models.CareTeam.Kind.GP_PRACTICE
 
     @factory.post_generation
     def members(self, create, extracted, **kwargs):
         for professional in extracted or []:
-            actions.add_team_member(by=None, team=self, professional=professional)
+            directory_actions.add_team_member(by=None, team=self, professional=professional)
 
 
 class PatientFactory(DjangoModelFactory):

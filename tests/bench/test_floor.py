@@ -11,9 +11,9 @@ from django.db import connection
 from django.utils import timezone
 
 from bench.floor import Floor
-from patients import sections
 from patients.categories import Category
 from patients.models import Observation, Result
+from sharing import record as sections
 from sharing.access import decide
 from sharing.models import Involvement
 from tests import factories

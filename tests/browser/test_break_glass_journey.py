@@ -10,7 +10,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from sharing.models import AuditEvent, BreakGlass, Organisation, Professional
+from audit.models import AuditEvent
+from directory.models import Organisation, Professional
+from sharing.models import BreakGlass
 from tests import factories
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

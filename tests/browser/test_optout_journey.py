@@ -8,9 +8,9 @@ import time
 import pytest
 from playwright.sync_api import expect
 
+from audit.models import AuditEvent
+from demo.accounts import information_governance_group
 from optout.models import Objection
-from patients.demo import information_governance_group
-from sharing.models import AuditEvent
 from tests import factories
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -12,11 +12,12 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from audit.models import AuditEvent
+from demo.accounts import information_governance_group
+from directory.models import Region
 from optout import actions
 from optout.models import Objection, RegionalProcess
-from patients.demo import information_governance_group
 from sharing.access import decide
-from sharing.models import AuditEvent, Region
 from tests import factories
 
 pytestmark = pytest.mark.django_db

@@ -4,10 +4,10 @@ page; the viewer's own organisation's entries still are; nothing is deleted; wit
 import pytest
 from django.urls import reverse
 
+from directory.models import Region
 from optout import actions as optout_actions
 from patients import models as patient_models
 from sharing import actions
-from sharing.models import Region
 from tests import factories
 from tests.test_url_matrix import record_urls
 

@@ -11,8 +11,8 @@ from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 
+from audit.models import AuditEvent
 from optout.models import Objection
-from sharing.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
 

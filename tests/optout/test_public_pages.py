@@ -7,9 +7,9 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from directory.models import Organisation, Region
 from optout.models import RegionalProcess
 from patients.categories import Category
-from sharing.models import Organisation, Region
 from tests import factories
 
 pytestmark = pytest.mark.django_db

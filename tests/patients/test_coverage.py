@@ -4,8 +4,8 @@ import pytest
 from django.urls import reverse
 
 from patients.categories import Category
-from patients.sections import coverage
 from sharing import access
+from sharing.record import coverage
 from tests import factories
 
 pytestmark = pytest.mark.django_db

@@ -6,8 +6,9 @@ import uuid
 import pytest
 from django.urls import reverse
 
+from audit.models import AccessEvent, AccessOutcome
 from patients.categories import Category
-from sharing.models import AccessEvent, AccessOutcome, Involvement
+from sharing.models import Involvement
 from tests import factories
 
 pytestmark = pytest.mark.django_db

@@ -3,7 +3,7 @@ import datetime
 import pytest
 from django.urls import reverse
 
-from sharing.models import AccessEvent
+from audit.models import AccessEvent
 from tests import factories
 
 pytestmark = pytest.mark.django_db

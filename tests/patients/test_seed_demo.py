@@ -10,23 +10,15 @@ from django.core.management import CommandError, call_command
 from django.db.models import Count
 from django.urls import reverse
 
+from audit.models import AuditEvent
+from demo.accounts import DEMO_ACCOUNTS, DEMO_PASSWORD, IG_GROUP
+from directory.models import CareTeam, CareTeamMembership, Organisation, Professional, Region
 from optout import actions as optout_actions
 from optout.models import Objection, RegionalProcess
 from patients.categories import Category
-from patients.demo import DEMO_ACCOUNTS, DEMO_PASSWORD, IG_GROUP
 from patients.models import ENTRY_MODELS, Condition, Letter, Medication, Observation, Patient, Result, SupportPerson
 from sharing.access import decide, patients_in_care_of
-from sharing.models import (
-    AuditEvent,
-    CareTeam,
-    CareTeamMembership,
-    Involvement,
-    Organisation,
-    PatientGroupObjectPermission,
-    Professional,
-    Region,
-    SharingAgreement,
-)
+from sharing.models import Involvement, PatientGroupObjectPermission, SharingAgreement
 
 pytestmark = pytest.mark.django_db
 
@@ -153,9 +145,9 @@ def test_demo_accounts_sign_in_and_see_what_they_should():
     ig = demo_user("ig@demo.carerecord.test")
     assert ig.is_staff and not ig.is_superuser
     assert ig.groups.filter(name=IG_GROUP).exists()
-    assert ig.has_perm("sharing.view_accessevent") and ig.has_perm("patients.view_result")
-    assert ig.has_perm("sharing.add_involvement") and ig.has_perm("sharing.change_careteam")
-    assert not ig.has_perm("sharing.change_accessevent") and not ig.has_perm("sharing.delete_accessevent")
+    assert ig.has_perm("audit.view_accessevent") and ig.has_perm("patients.view_result")
+    assert ig.has_perm("sharing.add_involvement") and ig.has_perm("directory.change_careteam")
+    assert not ig.has_perm("audit.change_accessevent") and not ig.has_perm("audit.delete_accessevent")
     assert not decide(ig, patient).allowed  # admin rights are no licence to read records
 
 

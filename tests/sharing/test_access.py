@@ -3,8 +3,10 @@ import datetime
 import pytest
 from django.utils import timezone
 
+from audit.models import AccessBasis
+from directory import actions as directory_actions
 from sharing import access, actions
-from sharing.models import AccessBasis, Involvement
+from sharing.models import Involvement
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -92,7 +94,7 @@ def test_sync_grants_involvements_that_start_later(outsider, patient, organisati
 
 def test_leaving_the_team_removes_access(clinician, patient, care_team):
     membership = care_team.memberships.get(professional=clinician.professional)
-    actions.remove_team_member(by=None, membership=membership)
+    directory_actions.remove_team_member(by=None, membership=membership)
     assert not access.decide(type(clinician).objects.get(pk=clinician.pk), patient).allowed
 
 

@@ -10,19 +10,17 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 from django.utils import timezone
 
+from audit.models import AccessBasis, AccessEvent, AuditEvent
+from directory import actions as directory_actions
+from directory.models import CareTeamMembership, Professional
 from patients.models import SourcePatientId, SourceResource
 from sharing import actions
 from sharing.access import Decision, Reason, has_care_team_permission
 from sharing.models import (
-    AccessBasis,
-    AccessEvent,
-    AuditEvent,
     BreakGlass,
-    CareTeamMembership,
     Involvement,
     PatientGroupObjectPermission,
     PatientUserObjectPermission,
-    Professional,
     SharingAgreement,
 )
 from tests import factories
@@ -51,7 +49,7 @@ def access_event(patient, clinician):
 def every_model(patient, full_record, clinician, clinician_other_org, access_event, organisation):
     """At least one row of every registered model, so each changelist renders real rows."""
     actions.break_glass(by=clinician_other_org, patient=patient, reason_code=BreakGlass.ReasonCode.EMERGENCY_TREATMENT)
-    actions.create_api_token(by=None, name="GP feed", organisation=organisation)
+    directory_actions.create_api_token(by=None, name="GP feed", organisation=organisation)
     SourcePatientId.objects.create(organisation=organisation, resource_id="pat-1", patient=patient)
     SourceResource.objects.create(organisation=organisation, resource_id="prac-1", name="Dr A Practitioner")
     return patient
@@ -65,7 +63,7 @@ def other_team(other_organisation):
 @pytest.fixture
 def other_team_member(other_team):
     professional = factories.ProfessionalFactory(organisation=other_team.organisation)
-    actions.add_team_member(by=None, team=other_team, professional=professional)
+    directory_actions.add_team_member(by=None, team=other_team, professional=professional)
     return professional.user
 
 

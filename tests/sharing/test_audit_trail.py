@@ -2,7 +2,7 @@ import pytest
 from django.db import connection, transaction
 from django.db.utils import InternalError, ProgrammingError
 
-from sharing.models import AccessEvent, AuditEvent
+from audit.models import AccessEvent, AuditEvent
 
 pytestmark = pytest.mark.django_db
 

@@ -4,8 +4,9 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from audit.models import AccessEvent, AuditEvent
 from sharing import access, actions
-from sharing.models import AccessEvent, AuditEvent, BreakGlass
+from sharing.models import BreakGlass
 
 pytestmark = pytest.mark.django_db
 

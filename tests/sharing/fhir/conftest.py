@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from sharing.actions import create_api_token
-from sharing.fhir.ingest import ingest
-from sharing.fhir.parse import read
+from directory.actions import create_api_token
+from fhirapi.ingest import ingest
+from fhirapi.parse import read
 
 EXAMPLES = Path(settings.BASE_DIR).parent / "shared" / "fhir" / "ukcore-examples"
 RICHARD_SMITH = "UKCore-Patient-RichardSmith-Example.xml"

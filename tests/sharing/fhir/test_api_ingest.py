@@ -4,8 +4,8 @@ import json
 
 import pytest
 
+from directory.actions import create_api_token, revoke_api_token
 from patients import models as record
-from sharing.actions import create_api_token, revoke_api_token
 
 from .conftest import FHIR_XML, RICHARD_SMITH, bundle, condition_resource, example, patient_resource
 

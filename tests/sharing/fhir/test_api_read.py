@@ -8,8 +8,9 @@ from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.patient import Patient
 from lxml import etree
 
-from sharing.actions import break_glass, create_api_token
-from sharing.models import AccessEvent
+from audit.models import AccessEvent
+from directory.actions import create_api_token
+from sharing.actions import break_glass
 from tests import factories
 
 pytestmark = pytest.mark.django_db

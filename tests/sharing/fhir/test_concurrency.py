@@ -6,9 +6,9 @@ import threading
 import pytest
 from django.db import connection
 
+from fhirapi.ingest import ingest
+from fhirapi.parse import read
 from patients import models as record
-from sharing.fhir.ingest import ingest
-from sharing.fhir.parse import read
 from sharing.models import Involvement
 
 from .conftest import bundle, condition_resource, patient_resource

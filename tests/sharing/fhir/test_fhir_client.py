@@ -3,7 +3,7 @@
 import pytest
 from fhirpy import SyncFHIRClient
 
-from sharing.actions import create_api_token
+from directory.actions import create_api_token
 from tests import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -7,13 +7,13 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from directory.actions import add_team_member
+from fhirapi.parse import read
 from patients import models as record
 from patients import nhs_numbers as numbers
 from patients.categories import Category
-from patients.sections import entries
 from sharing.access import decide
-from sharing.actions import add_team_member
-from sharing.fhir.parse import read
+from sharing.record import entries
 from tests import factories
 
 from .conftest import bundle, condition_resource, import_bytes, import_json, patient_resource
@@ -279,7 +279,7 @@ def allergy_resource(resource_id, substance, status=None):
 def test_an_allergy_keeps_its_clinical_status_and_a_resolved_one_says_so(sender, patient, clinician, client):
     from django.urls import reverse
 
-    from sharing.fhir.serialise import allergy
+    from fhirapi.serialise import allergy
 
     import_json(patient_resource(nhs_number=patient.nhs_number, family=patient.family_name), sender)
     import_json(allergy_resource("a1", "Penicillin", "resolved"), sender)

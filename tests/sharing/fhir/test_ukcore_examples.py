@@ -8,9 +8,10 @@ from django.core.management import call_command
 from fhir.resources.R4B.composition import Composition
 from lxml import etree
 
+from directory.models import Organisation
+from fhirapi.mapping import HANDLED_TYPES
 from patients import models as record
-from sharing.fhir.mapping import HANDLED_TYPES
-from sharing.models import Involvement, Organisation
+from sharing.models import Involvement
 
 from .conftest import EXAMPLES, RICHARD_SMITH, RICHARD_SMITH_NHS_NUMBER, example, import_bytes, import_json
 

@@ -1,0 +1,94 @@
+"""The audit trail: every look at a patient's record (AccessEvent) and every IG-relevant change (AuditEvent).
+
+Both are append-only: the model refuses to save an existing row or delete one, admin offers no forms, and on
+PostgreSQL triggers refuse UPDATE and DELETE. Who and whom are kept as values (ids, emails, codes), not
+foreign keys, so this app depends on no other of ours and a row stands alone in an export.
+"""
+
+import pgtrigger
+from django.db import models
+from django.utils import timezone
+
+
+class AccessBasis(models.TextChoices):
+    # Stored in audit rows: plain strings, never renamed.
+    CARE_TEAM = "care-team", "Care team"
+    BREAK_GLASS = "break-glass", "Break glass"
+    NONE = "none", "No basis"
+
+
+class AccessOutcome(models.TextChoices):
+    ALLOWED = "allowed", "Allowed"
+    REFUSED = "refused", "Refused"
+
+
+class AppendOnlyModel(models.Model):
+    """Rows that, once written, are never changed or deleted: not by the app, the admin, or SQL."""
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise PermissionError(f"{type(self).__name__} rows are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError(f"{type(self).__name__} rows are append-only.")
+
+
+class AccessEvent(AppendOnlyModel):
+    """One look at (or refusal of) a patient's record.
+
+    Who and whom are kept as values, not foreign keys, so renaming or deleting an account never rewrites
+    history and the row stands alone in an export.
+    """
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    user_id = models.IntegerField(null=True)
+    user_email = models.CharField(max_length=254, blank=True)
+    professional_name = models.CharField(max_length=200, blank=True)
+    organisation_code = models.CharField(max_length=12, blank=True)
+    patient_id = models.UUIDField(null=True)
+    patient_nhs_number = models.CharField(max_length=10, blank=True)
+    outcome = models.CharField(max_length=10, choices=AccessOutcome.choices)
+    basis = models.CharField(max_length=20, choices=AccessBasis.choices)
+    reason = models.CharField(max_length=50, blank=True, help_text="Why access was refused or limited.")
+    page = models.CharField(max_length=100)
+    path = models.CharField(max_length=500, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-at"]
+        indexes = [
+            models.Index(fields=["patient_id", "-at"], name="accessevent_patient_at"),
+            models.Index(fields=["user_id", "-at"], name="accessevent_user_at"),
+        ]
+        triggers = [pgtrigger.Protect(name="accessevent_append_only", operation=pgtrigger.Update | pgtrigger.Delete)]
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M} {self.user_email} {self.outcome} {self.page}"
+
+
+class AuditEvent(AppendOnlyModel):
+    """An IG-relevant change (involvements, team membership, break-glass reviews, objections), append-only.
+
+    Actor and target kept as values, like AccessEvent.
+    """
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor_id = models.IntegerField(null=True)
+    actor_email = models.CharField(max_length=254, blank=True)
+    action = models.CharField(max_length=60)
+    target_type = models.CharField(max_length=60)
+    target_id = models.CharField(max_length=64)
+    patient_id = models.UUIDField(null=True)
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at"]
+        indexes = [models.Index(fields=["target_type", "target_id"], name="auditevent_target")]
+        triggers = [pgtrigger.Protect(name="auditevent_append_only", operation=pgtrigger.Update | pgtrigger.Delete)]
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_email or 'system'} {self.action}"

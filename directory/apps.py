@@ -1,0 +1,17 @@
+from django.apps import AppConfig
+
+
+class DirectoryConfig(AppConfig):
+    name = "directory"
+    verbose_name = "Directory: organisations, professionals and teams"
+
+    def ready(self):
+        from audit import subjects
+
+        from .models import Organisation
+
+        subjects.register(
+            organisation_names=lambda codes: dict(
+                Organisation.objects.filter(ods_code__in=set(codes)).values_list("ods_code", "name")
+            )
+        )

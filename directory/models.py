@@ -1,0 +1,161 @@
+"""Who takes part: organisations (by ODS code), professionals, care teams and their members, API tokens.
+
+A care team owns a Django group: the sharing app grants that group access to the patients the team is
+involved with, and a team's members are the group's users.
+"""
+
+import uuid
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.db import models
+from django.utils import timezone
+
+
+class Region(models.TextChoices):
+    NCL = "NCL", "North Central London"
+    NEL = "NEL", "North East London"
+    NWL = "NWL", "North West London"
+    SEL = "SEL", "South East London"
+    SWL = "SWL", "South West London"
+
+
+class Organisation(models.Model):
+    class Kind(models.TextChoices):
+        GP_PRACTICE = "gp", "GP practice"
+        ACUTE_TRUST = "acute", "Acute hospital trust"
+        MENTAL_HEALTH = "mental-health", "Mental health trust"
+        COMMUNITY = "community", "Community services"
+        AMBULANCE = "ambulance", "Ambulance service"
+        NHS_111 = "111", "NHS 111"
+        OUT_OF_HOURS = "ooh", "Out-of-hours service"
+        SOCIAL_CARE = "social-care", "Social care"
+        HOSPICE = "hospice", "Hospice"
+
+    ods_code = models.CharField("ODS code", max_length=12, unique=True)
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    region = models.CharField(max_length=3, choices=Region.choices)
+    address = models.TextField(blank=True)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return f"{self.name} ({self.ods_code})"
+
+
+class Professional(models.Model):
+    """A user's professional profile: without one (or when inactive) a user sees no record."""
+
+    class Role(models.TextChoices):
+        DOCTOR = "doctor", "Doctor"
+        GP = "gp", "General practitioner"
+        NURSE = "nurse", "Nurse"
+        PARAMEDIC = "paramedic", "Paramedic"
+        SOCIAL_WORKER = "social-worker", "Social worker"
+        PHARMACIST = "pharmacist", "Pharmacist"
+        THERAPIST = "therapist", "Allied health professional"
+        CALL_HANDLER = "clinician-111", "NHS 111 clinician"
+        IG_OFFICER = "ig-officer", "Information governance officer"
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="professional")
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="professionals")
+    role = models.CharField(max_length=20, choices=Role.choices)
+    job_title = models.CharField(max_length=200, blank=True)
+    registration_number = models.CharField(
+        max_length=30, blank=True, help_text="GMC, NMC or HCPC number, where the role has one."
+    )
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["user__last_name", "user__first_name"]
+
+    def __str__(self):
+        return f"{self.name}, {self.job_title or self.get_role_display()} ({self.organisation.ods_code})"
+
+    @property
+    def name(self):
+        return self.user.get_full_name() or self.user.email
+
+
+class CareTeam(models.Model):
+    class Kind(models.TextChoices):
+        GP_PRACTICE = "gp-practice", "GP practice team"
+        WARD = "ward", "Ward"
+        CLINIC = "clinic", "Outpatient clinic"
+        COMMUNITY = "community", "Community team"
+        MENTAL_HEALTH = "mental-health", "Community mental health team"
+        CAMHS = "camhs", "CAMHS team"
+        ADDICTION = "addiction", "Addiction service"
+        SOCIAL_CARE = "social-care", "Social care team"
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="care_teams")
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    phone = models.CharField(max_length=30, blank=True)
+    # The team's permission holder. Created with the team; members are the group's users.
+    group = models.OneToOneField(Group, on_delete=models.PROTECT, related_name="care_team", editable=False)
+
+    class Meta:
+        ordering = ["organisation__name", "name"]
+        constraints = [models.UniqueConstraint(fields=["organisation", "name"], name="careteam_org_name_unique")]
+
+    def __str__(self):
+        return f"{self.name}, {self.organisation.name}"
+
+    def save(self, *args, **kwargs):
+        if self.group_id is None:
+            self.group = Group.objects.create(name=f"care-team:{uuid.uuid4().hex}")
+        super().save(*args, **kwargs)
+
+
+class CareTeamMembership(models.Model):
+    team = models.ForeignKey(CareTeam, on_delete=models.CASCADE, related_name="memberships")
+    professional = models.ForeignKey(Professional, on_delete=models.CASCADE, related_name="memberships")
+    role_in_team = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["professional__user__last_name"]
+        constraints = [models.UniqueConstraint(fields=["team", "professional"], name="careteammembership_unique")]
+
+    def __str__(self):
+        return f"{self.professional.name} in {self.team.name}"
+
+
+class ApiToken(models.Model):
+    """A bearer token for the FHIR API: an organisation's (to send records in) or a professional's (to read).
+
+    Only a SHA-256 hash is stored; the token itself is shown once, when created.
+    """
+
+    name = models.CharField(max_length=200, help_text="What it is for, e.g. 'EMIS feed'.")
+    prefix = models.CharField(max_length=12, editable=False, help_text="The first characters, to recognise it.")
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, null=True, blank=True, related_name="api_tokens"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="api_tokens"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(organisation__isnull=True) ^ models.Q(user__isnull=True),
+                name="apitoken_one_owner",
+            )
+        ]
+
+    def __str__(self):
+        owner = self.organisation or self.user
+        return f"{self.name} ({self.prefix}…, {owner})"
+
+    @property
+    def active(self):
+        return self.revoked_at is None

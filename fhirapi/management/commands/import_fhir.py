@@ -1,0 +1,92 @@
+"""Import FHIR R4 (UK Core) files for one organisation: `manage.py import_fhir PATH... --organisation ODS`.
+
+Files and folders (searched recursively), JSON or XML, single resources or Bundles. Everything except
+transaction Bundles is imported together in one run, so a Condition in one file finds the Patient in another
+whatever the file order; each transaction Bundle is then applied on its own, all or nothing.
+"""
+
+import sys
+from collections import Counter
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from directory.models import Organisation
+from fhirapi.ingest import ACCEPTED_BUNDLES, IngestReport, ingest
+from fhirapi.parse import Submission, Unreadable, read
+
+STATUSES = ["created", "updated", "unchanged", "rejected"]
+SUFFIXES = {".json", ".xml"}
+
+
+class Command(BaseCommand):
+    help = "Import FHIR R4 UK Core resources (files or folders, JSON or XML) sent by one organisation."
+
+    def add_arguments(self, parser):
+        parser.add_argument("paths", nargs="+", type=Path)
+        parser.add_argument("--organisation", required=True, help="ODS code of the sending organisation.")
+
+    def handle(self, *args, paths, organisation, **options):
+        sender = Organisation.objects.filter(ods_code=organisation).first()
+        if sender is None:
+            raise CommandError(f"No organisation with ODS code {organisation!r}.")
+        files = list(_files(paths))
+        if not files:
+            raise CommandError("No .json or .xml files found.")
+        together, transactions, unreadable, sources = [], [], [], {}
+        for path in tqdm(files, desc="Reading", unit="file", file=sys.stderr, disable=options["verbosity"] == 0):
+            try:
+                submission = read(path.read_bytes())
+            except Unreadable as exc:
+                unreadable.append((path, exc))
+                continue
+            if submission.bundle_type not in (None, *ACCEPTED_BUNDLES):
+                unreadable.append((path, f"a {submission.bundle_type} Bundle is not imported"))
+                continue
+            if submission.bundle_type == "transaction":
+                transactions.append((path, submission))
+                continue
+            together.extend(submission.entries)
+            sources.update({id(entry): path for entry in submission.entries})
+        reports = []
+        if together:
+            reports.append(ingest(Submission("batch", together), organisation=sender))
+        for path, submission in tqdm(transactions, desc="Transactions", file=sys.stderr, disable=not transactions):
+            reports.append(ingest(submission, organisation=sender))
+            sources.update({id(entry): path for entry in submission.entries})
+        self._summarise(reports, unreadable, sources, options["verbosity"])
+
+    def _summarise(self, reports: list[IngestReport], unreadable, sources, verbosity):
+        counts: dict[str, Counter] = {}
+        for report in reports:
+            for resource_type, counter in report.counts().items():
+                counts.setdefault(resource_type, Counter()).update(counter)
+        width = max([len(t) for t in counts] + [13])
+        self.stdout.write(f"{'resource type':<{width}}  " + "  ".join(f"{s:>9}" for s in STATUSES))
+        for resource_type in sorted(counts):
+            row = "  ".join(f"{counts[resource_type][s]:>9}" for s in STATUSES)
+            self.stdout.write(f"{resource_type:<{width}}  {row}")
+        totals = sum(counts.values(), Counter())
+        self.stdout.write(f"{'total':<{width}}  " + "  ".join(f"{totals[s]:>9}" for s in STATUSES))
+        for path, exc in unreadable:
+            self.stderr.write(f"{path}: not imported: {exc}")
+        if verbosity >= 1:
+            for report in reports:
+                for outcome in report.outcomes:
+                    for issue in outcome.issues:
+                        if issue.severity in ("error", "fatal") or verbosity >= 2:
+                            where = sources.get(id(outcome.entry), "")
+                            self.stderr.write(f"{where}: {issue.severity}: {issue.diagnostics} [{issue.expression}]")
+                if not report.applied:
+                    self.stderr.write("A transaction was not applied: nothing in it was changed.")
+
+
+def _files(paths):
+    for path in paths:
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file())
+        elif path.is_file():
+            yield path
+        else:
+            raise CommandError(f"No such file or folder: {path}")

@@ -1,0 +1,205 @@
+"""The FHIR endpoints. Thin: who is calling (auth), then parse + ingest to send in, or the access decision
+(sharing.access.get_patient_for: one decision, one audit row) + read + serialise to read out.
+
+CSRF-exempt and outside LoginRequiredMiddleware: callers are systems with bearer tokens (a signed-in
+professional's session may read too). Sending in needs an organisation's token, whatever the session.
+"""
+
+from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import RequestDataTooBig
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods
+
+from audit.writers import record_search
+from directory.profiles import professional_for
+from patients import search
+from patients.models import Patient
+from patients.nhs_numbers import normalise
+from sharing.access import RecordAccessDenied, can_search, get_patient_for
+
+from . import read, responses, serialise
+from .auth import caller_for
+from .capability import capability_statement
+from .ingest import ingest
+from .outcome import error
+from .parse import Unreadable
+from .parse import read as parse
+from .systems import NHS_NUMBER
+
+
+def _base_url(request) -> str:
+    return request.build_absolute_uri(reverse("fhir:base"))
+
+
+def _fhir_view(methods):
+    def decorate(view):
+        return csrf_exempt(login_not_required(require_http_methods(methods)(view)))
+
+    return decorate
+
+
+# Sending in
+
+
+def _receive(request, *, resource_type=None, resource_id=None):
+    caller = caller_for(request)
+    if caller is None:
+        return responses.not_authenticated(request)
+    if caller.organisation is None or not caller.organisation.active:
+        issue = error("forbidden", "Sending records in needs an active organisation's API token.")
+        return responses.outcome_response(request, [issue], 403)
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        issue = error("too-costly", "The body is larger than DATA_UPLOAD_MAX_MEMORY_SIZE: send smaller bundles.")
+        return responses.outcome_response(request, [issue], 413)
+    try:
+        submission = parse(body, request.content_type)
+        problem = _mismatch(submission, resource_type, resource_id)
+        if problem:
+            return responses.outcome_response(request, [problem], 400)
+        report = ingest(submission, organisation=caller.organisation)
+    except Unreadable as exc:
+        return responses.outcome_response(request, exc.issues, 400)
+    if submission.bundle_type is None:
+        return responses.single_response(request, report)
+    return responses.bundle_response(request, report)
+
+
+def _mismatch(submission, resource_type, resource_id):
+    """What the URL says must match what was sent: a Bundle to the base, a resource of the URL's type elsewhere."""
+    if resource_type is None:
+        if submission.bundle_type is None:
+            return error("invalid", f"POST a single resource to {{base}}/{submission.entries[0].resource_type}.")
+        return None
+    if submission.bundle_type is not None or submission.entries[0].resource_type != resource_type:
+        return error("invalid", f"The body must be a single {resource_type} resource.")
+    resource = submission.entries[0].resource
+    if resource_id is not None and resource is not None:
+        if resource.id and resource.id != resource_id:
+            return error("invalid", f"The resource id {resource.id!r} does not match the URL.", f"{resource_type}.id")
+        resource.id = resource_id
+    return None
+
+
+@_fhir_view(["POST"])
+def base(request):
+    """POST a transaction, batch or collection Bundle."""
+    return _receive(request)
+
+
+# Reading out
+
+
+def _reader(request):
+    """A 401/403 response if the caller may not read at all; None if it may go on to the access decision."""
+    caller = caller_for(request)
+    if caller is None:
+        return responses.not_authenticated(request)
+    if caller.user is None:
+        issue = error("forbidden", "An organisation's token sends records in; reading needs a professional's.")
+        return responses.outcome_response(request, [issue], 403)
+    return None
+
+
+@_fhir_view(["GET", "POST"])
+def resource_type(request, resource_type):
+    if request.method == "POST":
+        return _receive(request, resource_type=resource_type)
+    refused = _reader(request)
+    if refused:
+        return refused
+    if resource_type == "Patient":
+        return _patient_search(request, request.GET)
+    if resource_type not in read.SEARCHABLE:
+        issue = error("not-supported", f"{resource_type} cannot be searched here.")
+        return responses.outcome_response(request, [issue], 404)
+    patient_id = (request.GET.get("patient") or request.GET.get("subject") or "").removeprefix("Patient/")
+    if not patient_id:
+        issue = error("required", "Search in patient context: give ?patient=<id>.", "patient")
+        return responses.outcome_response(request, [issue], 400)
+    try:
+        patient, decision = get_patient_for(request, patient_id, page=f"fhir:{resource_type}")
+    except RecordAccessDenied:
+        return responses.record_not_available(request)
+    offset, count = read.paging(request.GET)
+    page = read.page_of([read.resources_of(resource_type, patient, decision)], offset=offset, count=count)
+    return responses.searchset(request, page, [serialise.entry(item) for item in page.items], _base_url(request))
+
+
+@_fhir_view(["POST"])
+def patient_search(request):
+    """POST /Patient/_search: the identifier in the body, so NHS numbers stay out of URLs and access logs."""
+    refused = _reader(request)
+    return refused or _patient_search(request, request.POST)
+
+
+def _patient_search(request, params):
+    """Demographics only, for any active professional (as the search page): audited, one row per match."""
+    if not can_search(request.user):
+        issue = error("forbidden", "Only an active professional can search for patients.")
+        return responses.outcome_response(request, [issue], 403)
+    system, _, value = params.get("identifier", "").rpartition("|")
+    if system not in (NHS_NUMBER, "") or not value:
+        issue = error("required", f"Search by identifier={NHS_NUMBER}|<NHS number>.", "identifier")
+        return responses.outcome_response(request, [issue], 400)
+    patients = list(search.by_nhs_number(normalise(value)))
+    record_search(request=request, professional=professional_for(request.user), by="fhir-identifier", patients=patients)
+    page = read.Page(items=patients, total=len(patients), offset=0, count=read.DEFAULT_COUNT)
+    return responses.searchset(request, page, [serialise.patient(p) for p in patients], _base_url(request))
+
+
+@_fhir_view(["GET", "PUT"])
+def instance(request, resource_type, resource_id):
+    if request.method == "PUT":
+        return _receive(request, resource_type=resource_type, resource_id=resource_id)
+    refused = _reader(request)
+    if refused:
+        return refused
+    if resource_type == "Patient":
+        try:
+            patient, _ = get_patient_for(request, resource_id, page="fhir:Patient")
+        except RecordAccessDenied:
+            return responses.record_not_available(request)
+        return responses.fhir_response(request, serialise.patient(patient))
+    return _read_entry(request, resource_type, resource_id)
+
+
+def _read_entry(request, resource_type, resource_id):
+    """One item by our id: decided on its patient, and returned only if that patient's record would show it."""
+    found = read.find_entry(resource_type, resource_id)
+    try:
+        # An unknown id is decided (and audited) as "no such patient": refused like any other refusal.
+        patient_id = found.patient_id if found else None
+        patient, decision = get_patient_for(request, patient_id, page=f"fhir:{resource_type}:read")
+    except RecordAccessDenied:
+        return responses.record_not_available(request)
+    item = read.resources_of(resource_type, patient, decision).filter(pk=found.pk).first()
+    if item is None:
+        return responses.record_not_available(request)
+    return responses.fhir_response(request, serialise.entry(item))
+
+
+@_fhir_view(["GET"])
+def everything(request, patient_id):
+    """Patient/$everything: the patient and every visible item, paginated across types."""
+    refused = _reader(request)
+    if refused:
+        return refused
+    try:
+        patient, decision = get_patient_for(request, patient_id, page="fhir:everything")
+    except RecordAccessDenied:
+        return responses.record_not_available(request)
+    offset, count = read.paging(request.GET)
+    lists = [Patient.objects.filter(pk=patient.pk).select_related("registered_gp")]
+    lists += [read.resources_of(kind, patient, decision) for kind in read.SEARCHABLE]
+    page = read.page_of(lists, offset=offset, count=count)
+    resources = [serialise.patient(i) if isinstance(i, Patient) else serialise.entry(i) for i in page.items]
+    return responses.searchset(request, page, resources, _base_url(request))
+
+
+@login_not_required
+@require_GET
+def metadata(request):
+    return responses.fhir_response(request, capability_statement(_base_url(request)))

@@ -1,0 +1,24 @@
+from django.urls import path
+
+from patients.categories import Category
+
+from .views import break_glass, objection, record, search
+
+urlpatterns = [
+    path("", search.my_patients, name="my-patients"),
+    path("search/", search.search, name="patient-search"),
+    path("<uuid:patient_id>/", record.summary, name="record-summary"),
+    path("<uuid:patient_id>/sharing/", record.coverage, name="record-coverage"),
+    path("<uuid:patient_id>/results/<str:code>/", record.result_trend, name="record-result-trend"),
+    path("<uuid:patient_id>/break-glass/", break_glass.break_glass, name="break-glass"),
+    path("<uuid:patient_id>/objection/", objection.record_objection, name="record-objection"),
+    *[
+        path(
+            f"<uuid:patient_id>/{category.value}/",
+            record.category_page,
+            {"category": category},
+            name=f"record-{category.value}",
+        )
+        for category in Category
+    ],
+]

@@ -1,0 +1,22 @@
+"""The refusal page: one page for 'not allowed' and 'no such patient', offering break glass where it may."""
+
+from django.conf import settings
+from django.shortcuts import render
+
+from sharing.access import RecordAccessDenied
+
+from ..forms import BreakGlassForm
+
+
+def forbidden(request, exception=None):
+    """One page for 'not allowed' and 'no such patient': it says nothing about whether the patient exists."""
+    context = {}
+    if isinstance(exception, RecordAccessDenied):
+        context["record_refused"] = True
+        context["decision"] = exception.decision
+        if exception.decision.can_break_glass and exception.patient_id:
+            context["offer_break_glass"] = True
+            context["patient_id"] = exception.patient_id
+            context["break_glass_form"] = BreakGlassForm()
+            context["break_glass_hours"] = settings.BREAK_GLASS_HOURS
+    return render(request, "403.html", context, status=403)

@@ -1,0 +1,60 @@
+"""Search and the professional's own patient list: demographics only, for any active professional."""
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.shortcuts import render
+from django.views.decorators.http import require_http_methods
+
+from audit.writers import record_search
+from directory.profiles import professional_for
+from patients import search as patient_search
+from patients.forms import NameSearchForm, NhsNumberSearchForm
+from sharing.access import can_search, patients_in_care_of
+
+
+@require_http_methods(["GET", "POST"])
+def search(request):
+    """POST, so that NHS numbers and names never end up in URLs, browser history or access logs."""
+    if not can_search(request.user):
+        raise PermissionDenied("Only an active professional can search for patients.")
+    nhs_form, name_form, results, searched_by = NhsNumberSearchForm(), NameSearchForm(), None, None
+    if request.method == "POST":
+        searched_by = request.POST.get("by")
+        if searched_by == "name":
+            name_form = NameSearchForm(request.POST)
+            if name_form.is_valid():
+                results = list(
+                    patient_search.by_name_and_birth_date(
+                        family_name=name_form.cleaned_data["family_name"],
+                        given_name=name_form.cleaned_data["given_name"],
+                        date_of_birth=name_form.cleaned_data["date_of_birth"],
+                    )
+                )
+        else:
+            searched_by = "nhs"
+            nhs_form = NhsNumberSearchForm(request.POST)
+            if nhs_form.is_valid():
+                results = list(patient_search.by_nhs_number(nhs_form.cleaned_data["nhs_number"]))
+        if results is not None:
+            record_search(
+                request=request, professional=professional_for(request.user), by=searched_by, patients=results
+            )
+    context = {
+        "nhs_form": nhs_form,
+        "name_form": name_form,
+        "results": results,
+        "searched_by": searched_by,
+        "truncated": results is not None and len(results) >= settings.SEARCH_MAX_RESULTS,
+    }
+    status = 400 if searched_by and results is None else 200
+    return render(request, "patients/search.html", context, status=status)
+
+
+def my_patients(request):
+    """Patients the professional's care teams are currently involved with."""
+    if not can_search(request.user):
+        raise PermissionDenied("Only an active professional has a patient list.")
+    patients = patients_in_care_of(request.user).select_related("registered_gp").order_by("family_name", "given_name")
+    page = Paginator(patients, settings.RECORD_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "patients/my_patients.html", {"page": page})
