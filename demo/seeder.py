@@ -1,9 +1,12 @@
 """The seed itself: organisations, teams and staff, the demo accounts, then patients and their records, then the
 opt-out side (the regional process texts and a few objections).
 
-Access is granted the way production grants it: memberships and involvements go through `sharing.actions`, so
-group memberships, guardian grants and audit rows are real and the demo accounts see exactly what they should.
-Objections go through `optout.actions` for the same reason.
+Everything IG-relevant is written the way production writes it, through the apps' actions: organisations,
+professionals and team memberships through `directory.actions`, involvements and changes to sharing agreements
+through `sharing.actions`, the regional process texts and objections through `optout.actions`. So group
+memberships, guardian grants and audit rows are real and the demo accounts see exactly what they should. The
+synthetic clinical record (patients, support people, entries, observations) is bulk-inserted, as a feed would,
+and so are the starting sharing agreements (see `organisations`).
 """
 
 import random
@@ -20,15 +23,14 @@ from django.db.models import Q
 from django.utils import timezone
 from faker import Faker
 
-from audit.writers import audit
-from directory.actions import add_team_member
+from directory.actions import add_team_member, provision_professional, save_organisation
 from directory.models import CareTeam, CareTeamMembership, Organisation, Professional, Region
 from optout import actions as optout_actions
 from optout.models import Objection, RegionalProcess
 from patients.categories import Category
 from patients.models import ENTRY_MODELS, Observation, Patient, Result, SupportPerson
 from patients.nhs_numbers import test_range_numbers
-from sharing.actions import end_involvement, start_involvement
+from sharing.actions import end_involvement, save_sharing_agreement, start_involvement
 from sharing.models import Involvement, SharingAgreement
 
 from .accounts import DEMO_ACCOUNTS, DEMO_PASSWORD, information_governance_group
@@ -48,6 +50,9 @@ from .records import SEED, SOURCE_PREFIX, PatientRecord
 
 NHS_NUMBER_START = 100_000  # leaves the bottom of the 999 range to the test factories
 Role = Professional.Role
+# The fields the seed sets on what it creates, named in the audit rows as admin names a form's changed fields.
+ORGANISATION_FIELDS = ["ods_code", "name", "kind", "region", "address"]
+REGIONAL_PROCESS_FIELDS = ["region", "title", "body", "contact_email", "contact_phone"]
 
 
 @dataclass
@@ -113,34 +118,32 @@ class Seeder:
     # --- organisations, teams, people ---
 
     def organisations(self):
+        stored = Organisation.objects.in_bulk([code for code, *_ in ORGANISATIONS], field_name="ods_code")
+        agreements = defaultdict(dict)  # organisation id -> category -> SharingAgreement
+        for agreement in SharingAgreement.objects.filter(organisation__in=stored.values()):
+            agreements[agreement.organisation_id][agreement.category] = agreement
+        since = self.today.replace(year=self.today.year - 2, day=1)
         for code, name, kind, region in ORGANISATIONS:
-            rng = random.Random(f"{SEED}:org:{code}")
-            address = f"{street_address(rng)}\n{postcode(rng, region)}"
-            organisation, created = Organisation.objects.get_or_create(
-                ods_code=code, defaults={"name": name, "kind": kind, "region": region, "address": address}
-            )
+            organisation = stored.get(code)
+            if organisation is None:
+                rng = random.Random(f"{SEED}:org:{code}")
+                address = f"{street_address(rng)}\n{postcode(rng, region)}"
+                organisation = Organisation(ods_code=code, name=name, kind=kind, region=region, address=address)
+                save_organisation(by=None, organisation=organisation, changed=ORGANISATION_FIELDS)
+                self.summary.created["organisations"] += 1
             self.orgs[code] = organisation
-            self.summary.created["organisations"] += created
-            since = self.today.replace(year=self.today.year - 2, day=1)
             for category in Category:
                 shares = category not in NOT_SHARED.get(code, ())
-                agreement, created = SharingAgreement.objects.get_or_create(
-                    organisation=organisation, category=category, defaults={"shares": shares, "since": since}
-                )
-                # A database seeded before a category joined NOT_SHARED is brought into line (and audited, as IG's
-                # changes are); any other agreement IG has changed since stays as IG left it.
-                if not created and not shares and agreement.shares:
+                agreement = agreements[organisation.pk].get(category)
+                if agreement is None:
+                    agreement = SharingAgreement(organisation=organisation, category=category, shares=shares)
+                    agreement.since = since
+                    save_sharing_agreement(by=None, agreement=agreement)
+                # A database seeded before a category joined NOT_SHARED is brought into line, through the action
+                # (audited, as IG's changes are); any other agreement IG has changed since stays as IG left it.
+                elif not shares and agreement.shares:
                     agreement.shares = False
-                    agreement.save(update_fields=["shares", "updated_at"])
-                    audit(
-                        by=None,
-                        action="sharing-agreement.changed",
-                        target=agreement,
-                        organisation=code,
-                        category=category,
-                        shares=False,
-                        since=agreement.since,
-                    )
+                    save_sharing_agreement(by=None, agreement=agreement)
                     self.summary.created["sharing agreements updated"] += 1
 
     def care_teams(self):
@@ -172,29 +175,34 @@ class Seeder:
                 self.join(professional, code, team_name, job_title)
 
     def professional(self, email, first, last, role, job_title, code, registration, *, account=None):
-        user, created = get_user_model().objects.get_or_create(
-            username=email,
-            defaults={"email": email, "first_name": first, "last_name": last, "is_staff": role == Role.IG_OFFICER},
-        )
-        if created:
-            # Only demo accounts sign in. (Hashing a password for every member of staff would also cost seconds.)
+        professional = Professional.objects.select_related("user").filter(user__username=email).first()
+        if professional is None:
+            # Provisioned as admin provisions one: an account with no usable password, and the profile.
+            professional = provision_professional(
+                by=None,
+                email=email,
+                first_name=first,
+                last_name=last,
+                organisation=self.orgs[code],
+                role=role,
+                job_title=job_title,
+                registration_number=registration,
+            )
+            self.summary.created["professionals"] += 1
+            # Demo set-up the directory has no action for: the demo accounts sign in with the published password
+            # (hashing one for every member of staff would cost seconds), and IG officers use admin.
+            user, changed = professional.user, []
             if account:
                 user.set_password(DEMO_PASSWORD)
-            else:
-                user.set_unusable_password()
-            user.save(update_fields=["password"])
+                changed.append("password")
+            if role == Role.IG_OFFICER:
+                user.is_staff = True
+                changed.append("is_staff")
+            if changed:
+                user.save(update_fields=changed)
+        user = professional.user
         if account and not Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists():
             TOTP.activate(user, account.totp_secret)  # the service requires an authenticator app
-        professional, created = Professional.objects.get_or_create(
-            user=user,
-            defaults={
-                "organisation": self.orgs[code],
-                "role": role,
-                "job_title": job_title,
-                "registration_number": registration,
-            },
-        )
-        self.summary.created["professionals"] += created
         return professional
 
     def join(self, professional, code, team_name, job_title):
@@ -223,6 +231,8 @@ class Seeder:
             self.join(professional, account.organisation, account.team, account.job_title)
 
     def ig_group(self):
+        # Admin rights, not record access (that comes only from care teams, through the actions above): the
+        # directory has no action for Django's own groups, so the demo sets this one as a superuser would.
         group = information_governance_group()
         for account in DEMO_ACCOUNTS:
             if account.role == Role.IG_OFFICER:
@@ -297,12 +307,13 @@ class Seeder:
     # --- opt-out: the regional processes and a few objections ---
 
     def regional_processes(self):
+        stored = set(RegionalProcess.objects.values_list("region", flat=True))
         for region, (title, body, email, phone) in REGIONAL_PROCESSES.items():
-            # get_or_create: text IG has edited since stays as IG wrote it.
-            _, created = RegionalProcess.objects.get_or_create(
-                region=region, defaults={"title": title, "body": body, "contact_email": email, "contact_phone": phone}
-            )
-            self.summary.created["regional processes"] += created
+            if region in stored:
+                continue  # text IG has edited since stays as IG wrote it
+            process = RegionalProcess(region=region, title=title, body=body, contact_email=email, contact_phone=phone)
+            optout_actions.save_regional_process(by=None, process=process, changed=REGIONAL_PROCESS_FIELDS)
+            self.summary.created["regional processes"] += 1
 
     def objections(self):
         """Three requests at different stages, made through the actions so their audit trails are real: one from

@@ -32,36 +32,35 @@ def provision_professional(*, by, email, first_name, last_name, organisation, ro
     return professional
 
 
+def _save_changed(*, by, target, action, changed, **detail):
+    target.save()
+    if changed:
+        audit(by=by, action=action, target=target, changed=",".join(changed), active=target.active, **detail)
+    return target
+
+
 @transaction.atomic
 def save_professional(*, by, professional, changed: list[str]):
     """Save changes to a profile (organisation, role, active...), naming the fields that changed."""
-    professional.save()
-    if changed:
-        audit(
-            by=by,
-            action=Action.PROFESSIONAL_CHANGED,
-            target=professional,
-            changed=",".join(changed),
-            organisation=professional.organisation.ods_code,
-            active=professional.active,
-        )
-    return professional
+    return _save_changed(
+        by=by,
+        target=professional,
+        action=Action.PROFESSIONAL_CHANGED,
+        changed=changed,
+        organisation=professional.organisation.ods_code,
+    )
 
 
 @transaction.atomic
 def save_organisation(*, by, organisation, changed: list[str]):
     """Create or change an organisation (active, name, kind...): what it is decides who sees what."""
-    organisation.save()
-    if changed:
-        audit(
-            by=by,
-            action=Action.ORGANISATION_CHANGED,
-            target=organisation,
-            changed=",".join(changed),
-            ods_code=organisation.ods_code,
-            active=organisation.active,
-        )
-    return organisation
+    return _save_changed(
+        by=by,
+        target=organisation,
+        action=Action.ORGANISATION_CHANGED,
+        changed=changed,
+        ods_code=organisation.ods_code,
+    )
 
 
 @transaction.atomic

@@ -13,21 +13,13 @@ from sharing import record as sections
 from sharing.access import Decision
 from sharing.models import Involvement
 
-# FHIR type -> record category, in the order $everything lists them.
-SEARCHABLE = {
-    "CareTeam": Category.TEAMS,
-    "RelatedPerson": Category.TEAMS,
-    "Flag": Category.ALERTS,
-    "AllergyIntolerance": Category.ALLERGIES,
-    "Condition": Category.CONDITIONS,
-    "MedicationStatement": Category.MEDICATIONS,
-    "Appointment": Category.APPOINTMENTS,
-    "Encounter": Category.EVENTS,
-    "DiagnosticReport": Category.RESULTS,
-    "Observation": Category.RESULTS,
-    "DocumentReference": Category.LETTERS,
-    "CarePlan": Category.CARE_PLANS,
-}
+# Importing the mapping package registers every category's readable types (`registry.reads`).
+from . import mapping  # noqa: F401
+from .registry import searchable
+
+# FHIR type -> record category, in the order $everything lists them: the teams, then what the mapping
+# modules registered.
+SEARCHABLE = {"CareTeam": Category.TEAMS, "RelatedPerson": Category.TEAMS, **searchable()}
 MODELS = {"Observation": Observation, "RelatedPerson": SupportPerson, "CareTeam": Involvement}
 DEFAULT_COUNT = 50
 MAX_COUNT = 200

@@ -1,11 +1,11 @@
-"""The shared record as R4B resources: one builder per model, each validated by fhir.resources as it is built.
+"""The shared record as R4B resources, each validated by fhir.resources as it is built. Entries are built by
+the builder their mapping module registered (`registry.builds`); patients, observations, support people and
+involvements here.
 
 Ids are ours (the patient's UUID, an entry's primary key), never the source's. Every entry says which
 organisation it came from in meta.tag (ODS code and name), and carries meta.security "R" when the source
 flagged it sensitive (only that organisation's own staff ever receive it).
 """
-
-import base64
 
 from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.careteam import CareTeam
@@ -16,14 +16,9 @@ from fhir.resources.R4B.relatedperson import RelatedPerson
 from patients import models as record
 from sharing.models import Involvement
 
-from .systems import CONFIDENTIALITY, ENCOUNTER_CLASS, NHS_NUMBER, OBSERVATION_INTERPRETATION, ODS_CODE, SNOMED
+from .registry import BUILDERS
+from .systems import CONFIDENTIALITY, NHS_NUMBER, OBSERVATION_INTERPRETATION, ODS_CODE
 
-LETTER_TYPES = {
-    record.Letter.Kind.DISCHARGE: ("373942005", "Discharge summary"),
-    record.Letter.Kind.TO_GP: ("371531000", "Report of clinical encounter"),
-    record.Letter.Kind.CLINIC: ("371531000", "Report of clinical encounter"),
-}
-APPOINTMENT_STATUS = {"booked": "booked", "attended": "fulfilled", "cancelled": "cancelled", "noshow": "noshow"}
 OBSERVATION_STATUSES = {"registered", "preliminary", "final", "amended", "corrected", "cancelled", "unknown"}
 REPORT_STATUSES = OBSERVATION_STATUSES | {"partial", "appended"}
 
@@ -47,7 +42,7 @@ def _meta(entry, organisation=None) -> dict:
     return meta
 
 
-def _concept(entry, text: str) -> dict:
+def concept(entry, text: str) -> dict:
     concept = {"text": text}
     if entry.code:
         concept["coding"] = [{"system": entry.code_system or None, "code": entry.code, "display": text}]
@@ -72,87 +67,6 @@ def patient(patient: record.Patient) -> Patient:
     return Patient(**_without_none(data))
 
 
-def appointment(entry: record.Appointment) -> dict:
-    participants = [{"actor": patient_reference(entry.patient_id), "status": "accepted"}]
-    if entry.clinician:
-        participants.append({"actor": {"display": entry.clinician}, "status": "accepted"})
-    if entry.location:
-        participants.append({"actor": {"display": entry.location}, "status": "accepted"})
-    return {
-        "resourceType": "Appointment",
-        "status": "entered-in-error" if entry.entered_in_error else APPOINTMENT_STATUS[entry.status],
-        "serviceType": [{"text": entry.service}],
-        "start": entry.effective_at,
-        "description": entry.description or None,
-        "participant": participants,
-    }
-
-
-def condition(entry: record.Condition) -> dict:
-    return {
-        "resourceType": "Condition",
-        "clinicalStatus": {
-            "coding": [
-                {"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": entry.clinical_status}
-            ]
-        },
-        "code": _concept(entry, entry.name),
-        "subject": patient_reference(entry.patient_id),
-        "onsetDateTime": entry.effective_at,
-        "abatementDateTime": entry.resolved_on,
-        "note": [{"text": entry.notes}] if entry.notes else None,
-    }
-
-
-def medication(entry: record.Medication) -> dict:
-    return {
-        "resourceType": "MedicationStatement",
-        "status": entry.status,
-        "category": {"text": entry.get_kind_display()},
-        "medicationCodeableConcept": _concept(entry, entry.name),
-        "subject": patient_reference(entry.patient_id),
-        "effectivePeriod": {"start": entry.effective_at, "end": entry.ended_on},
-        "dosage": [{"text": entry.dosage}] if entry.dosage else None,
-    }
-
-
-def alert(entry: record.Alert) -> dict:
-    return {
-        "resourceType": "Flag",
-        "status": "active" if entry.active else "inactive",
-        "category": [{"text": entry.get_kind_display()}],
-        "code": {"text": entry.text},
-        "subject": patient_reference(entry.patient_id),
-        "period": {"start": entry.effective_at},
-    }
-
-
-def allergy(entry: record.Allergy) -> dict:
-    reaction = {"manifestation": [{"text": entry.reaction}], "severity": entry.severity or None}
-    status = entry.clinical_status
-    clinical_status = {"system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical", "code": status}
-    return {
-        "resourceType": "AllergyIntolerance",
-        "clinicalStatus": {"coding": [clinical_status]} if status else None,
-        "code": _concept(entry, entry.substance),
-        "patient": patient_reference(entry.patient_id),
-        "recordedDate": entry.effective_at,
-        "reaction": [reaction] if entry.reaction else None,
-    }
-
-
-def result(entry: record.Result) -> dict:
-    return {
-        "resourceType": "DiagnosticReport",
-        "status": entry.status if entry.status in REPORT_STATUSES else "unknown",
-        "code": _concept(entry, entry.name),
-        "subject": patient_reference(entry.patient_id),
-        "effectiveDateTime": entry.effective_at,
-        "conclusion": entry.conclusion or None,
-        "result": [{"reference": f"Observation/{o.pk}", "display": o.name} for o in entry.observations.all()] or None,
-    }
-
-
 def observation(value: record.Observation) -> Observation:
     report = value.result
     data = {
@@ -160,7 +74,7 @@ def observation(value: record.Observation) -> Observation:
         "id": str(value.pk),
         "meta": _meta(report),
         "status": report.status if report.status in OBSERVATION_STATUSES else "unknown",
-        "code": _concept(value, value.name),
+        "code": concept(value, value.name),
         "subject": patient_reference(value.patient_id),
         "effectiveDateTime": value.effective_at,
         "derivedFrom": [{"reference": f"DiagnosticReport/{report.pk}"}],
@@ -179,54 +93,6 @@ def observation(value: record.Observation) -> Observation:
     if value.flag:
         data["interpretation"] = [{"coding": [{"system": OBSERVATION_INTERPRETATION, "code": value.flag}]}]
     return Observation(**_without_none(data))
-
-
-def letter(entry: record.Letter) -> dict:
-    code, display = LETTER_TYPES[entry.kind]
-    return {
-        "resourceType": "DocumentReference",
-        "status": "current",
-        "type": {"coding": [{"system": SNOMED, "code": code, "display": display}], "text": entry.get_kind_display()},
-        "subject": patient_reference(entry.patient_id),
-        "date": entry.effective_at,
-        "author": [{"display": entry.author}] if entry.author else None,
-        "description": entry.title,
-        "content": [
-            {
-                "attachment": {
-                    "contentType": "text/plain; charset=utf-8",
-                    "data": base64.b64encode(entry.body.encode()).decode(),
-                    "title": entry.title,
-                }
-            }
-        ],
-    }
-
-
-def care_plan(entry: record.CarePlan) -> dict:
-    return {
-        "resourceType": "CarePlan",
-        "status": entry.status,
-        "intent": "plan",
-        "title": entry.title,
-        "description": entry.description or None,
-        "subject": patient_reference(entry.patient_id),
-        "period": {"start": entry.effective_at, "end": entry.review_on},
-    }
-
-
-def care_event(entry: record.CareEvent) -> dict:
-    return {
-        "resourceType": "Encounter",
-        "status": "finished",
-        "class": {"system": ENCOUNTER_CLASS, "code": "HH", "display": "home health"},
-        "serviceType": {"text": entry.get_service_display()},
-        "type": [{"text": entry.title}],
-        "subject": patient_reference(entry.patient_id),
-        "period": {"start": entry.effective_at},
-        "participant": [{"individual": {"display": entry.practitioner}}] if entry.practitioner else None,
-        "reasonCode": [{"text": entry.description}] if entry.description else None,
-    }
 
 
 def support_person(person: record.SupportPerson) -> RelatedPerson:
@@ -270,19 +136,6 @@ def involvement(item: Involvement) -> CareTeam:
     )
 
 
-ENTRY_BUILDERS = {
-    record.Appointment: appointment,
-    record.Condition: condition,
-    record.Medication: medication,
-    record.Alert: alert,
-    record.Allergy: allergy,
-    record.Result: result,
-    record.Letter: letter,
-    record.CarePlan: care_plan,
-    record.CareEvent: care_event,
-}
-
-
 def entry(item) -> object:
     """Any record entry, or an observation, support person or involvement, as its R4B resource."""
     if isinstance(item, record.Observation):
@@ -291,7 +144,7 @@ def entry(item) -> object:
         return support_person(item)
     if isinstance(item, Involvement):
         return involvement(item)
-    data = ENTRY_BUILDERS[type(item)](item)
+    data = BUILDERS[type(item)](item)
     data.update(id=str(item.pk), meta=_meta(item))
     resource_type = data.pop("resourceType")
     return get_fhir_model_class(resource_type)(**_without_none(data))

@@ -1,4 +1,5 @@
-"""Audited writes for objections: the public request, a professional's record of one, and IG's workflow.
+"""Audited writes for objections: the public request, a professional's record of one, IG's workflow, and the
+regional process text that tells patients how to object.
 
 received → verified → upheld | rejected; upheld → withdrawn (opt back in). Upholding takes effect on the
 next request (the access decision reads the state); nothing is ever deleted.
@@ -10,9 +11,10 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from audit.names import Action
 from audit.writers import audit
 
-from .models import Objection, new_reference
+from .models import Objection, RegionalProcess, new_reference
 
 Status = Objection.Status
 OPEN = (Status.RECEIVED, Status.VERIFIED, Status.UPHELD)
@@ -62,14 +64,14 @@ def submit_objection(*, by=None, **details):
         repeat.acknowledgement = new_reference()
         audit(
             by=by,
-            action="objection.repeated",
+            action=Action.OBJECTION_REPEATED,
             target=repeat,
             patient_id=repeat.patient_id,
             acknowledgement=repeat.acknowledgement,
         )
         return repeat
     objection = Objection.objects.create(source=Objection.Source.WEB_FORM, **details)
-    audit(by=by, action="objection.received", target=objection, source="web-form")
+    audit(by=by, action=Action.OBJECTION_RECEIVED, target=objection, source="web-form")
     _notify(objection, "received")
     return objection
 
@@ -92,7 +94,7 @@ def record_professional_objection(*, by, patient, reason, how_told, region):
         how_told=how_told,
         recorded_by=by,
     )
-    audit(by=by, action="objection.recorded", target=objection, patient_id=patient.pk, how_told=how_told)
+    audit(by=by, action=Action.OBJECTION_RECORDED, target=objection, patient_id=patient.pk, how_told=how_told)
     return objection
 
 
@@ -101,7 +103,7 @@ def match_patient(*, by, objection, patient):
     _require(objection, Status.RECEIVED, Status.VERIFIED)
     objection.patient = patient
     objection.save(update_fields=["patient"])
-    audit(by=by, action="objection.matched", target=objection, patient_id=patient.pk)
+    audit(by=by, action=Action.OBJECTION_MATCHED, target=objection, patient_id=patient.pk)
     return objection
 
 
@@ -111,7 +113,7 @@ def verify(*, by, objection):
     if objection.patient_id is None:
         raise InvalidTransition(f"Match {objection.reference} to a patient before verifying it.")
     _decide(objection, by, Status.VERIFIED, "")
-    audit(by=by, action="objection.verified", target=objection, patient_id=objection.patient_id)
+    audit(by=by, action=Action.OBJECTION_VERIFIED, target=objection, patient_id=objection.patient_id)
     return objection
 
 
@@ -120,7 +122,7 @@ def uphold(*, by, objection, reason=""):
     """From the next request on, no other organisation's entries are shown to anyone."""
     _require(objection, Status.VERIFIED)
     _decide(objection, by, Status.UPHELD, reason)
-    audit(by=by, action="objection.upheld", target=objection, patient_id=objection.patient_id, reason=reason)
+    audit(by=by, action=Action.OBJECTION_UPHELD, target=objection, patient_id=objection.patient_id, reason=reason)
     _notify(objection, "upheld")
     return objection
 
@@ -136,7 +138,7 @@ def reject(*, by, objection, reason, clinical_need=False, clinician_name=""):
     _decide(objection, by, Status.REJECTED, reason)
     audit(
         by=by,
-        action="objection.rejected",
+        action=Action.OBJECTION_REJECTED,
         target=objection,
         patient_id=objection.patient_id,
         reason=reason,
@@ -153,9 +155,24 @@ def withdraw(*, by, objection):
     objection.status = Status.WITHDRAWN
     objection.withdrawn_at = timezone.now()
     objection.save(update_fields=["status", "withdrawn_at"])
-    audit(by=by, action="objection.withdrawn", target=objection, patient_id=objection.patient_id)
+    audit(by=by, action=Action.OBJECTION_WITHDRAWN, target=objection, patient_id=objection.patient_id)
     _notify(objection, "withdrawn")
     return objection
+
+
+@transaction.atomic
+def save_regional_process(*, by, process: RegionalProcess, changed: list[str]):
+    """Create or change a region's "How to opt out" text: what patients are told about objecting is IG's public
+    word, so each change is audited, naming the fields that changed."""
+    process.save()
+    audit(
+        by=by,
+        action=Action.REGIONAL_PROCESS_CHANGED,
+        target=process,
+        region=process.region,
+        fields=",".join(changed),
+    )
+    return process
 
 
 def _decide(objection, by, status, reason):

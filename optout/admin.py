@@ -22,7 +22,6 @@ from django.utils import timezone
 
 from audit.admin import NoDirectWritesMixin
 from audit.models import AuditEvent
-from audit.writers import audit
 from patients.models import Patient
 from patients.nhs_numbers import normalise, validate_nhs_number
 
@@ -50,16 +49,8 @@ class RegionalProcessAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        """What patients are told about objecting is IG's public word, so each change is an audit event."""
-        with transaction.atomic():
-            super().save_model(request, obj, form, change)
-            audit(
-                by=request.user,
-                action="regional-process.changed",
-                target=obj,
-                region=obj.region,
-                fields=",".join(form.changed_data),
-            )
+        """What patients are told about objecting is IG's public word: saved and audited by the action."""
+        actions.save_regional_process(by=request.user, process=obj, changed=form.changed_data)
 
 
 @dataclass(frozen=True)

@@ -42,8 +42,11 @@ class CategoryEntry:
 
     @property
     def template(self) -> str:
-        """The partial that renders a list of this category's entries."""
-        return f"patients/entries/{self.category.value}.html"
+        """What the record pages include to list this category's entries (with `entries` and `category`).
+
+        The same frame for every category; it draws the category's own columns from
+        patients/entries/cells/<category>.html, the one template a new category adds."""
+        return "patients/entries/_list.html"
 
 
 REGISTRY: dict[Category, CategoryEntry] = {}

@@ -39,7 +39,8 @@ def start_involvement(*, by, patient, care_team, reason, started_at=None, ended_
 
 @transaction.atomic
 def update_involvement(*, by, involvement, **changes):
-    """Change an involvement's period or reason (e.g. a partner re-sends it); access follows at once."""
+    """Change an involvement's period or reason (e.g. a partner re-sends it); access follows at once.
+    A value cleared (an end date taken away) is audited as "" rather than "None"."""
     for name, value in changes.items():
         setattr(involvement, name, value)
     involvement.save(update_fields=list(changes))
@@ -49,7 +50,7 @@ def update_involvement(*, by, involvement, **changes):
         action=Action.INVOLVEMENT_UPDATED,
         target=involvement,
         patient_id=involvement.patient_id,
-        **changes,
+        **{name: "" if value is None else value for name, value in changes.items()},
     )
     return involvement
 

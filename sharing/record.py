@@ -11,7 +11,7 @@ from django.db.models import Count, F, Max, Prefetch, Q, QuerySet, Value
 from django.utils import timezone
 
 from directory.models import CareTeamMembership, Organisation
-from patients.categories import Category, entry_model, entry_models
+from patients.categories import REGISTRY, Category, entry_model, entry_models
 from patients.models import Observation, Patient, SupportPerson
 
 from .access import Decision, sharing_organisations, visible, visible_teams
@@ -29,7 +29,10 @@ class Section:
 
     @property
     def template(self):
-        return f"patients/entries/{self.category.value}.html"
+        """What the pages include to list the items (with `entries` and `category`); involved teams have their own."""
+        if self.category == Category.TEAMS:
+            return "patients/entries/teams.html"
+        return REGISTRY[self.category].template
 
     @property
     def url_name(self):

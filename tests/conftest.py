@@ -12,6 +12,16 @@ from directory.models import Organisation, Professional
 from . import factories
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _fast_password_hashing(django_test_environment):
+    """Passwords hash with MD5 in tests: PBKDF2 at a million rounds cost every factory user ~0.3 s, about half
+    the suite's time. Production keeps Django's default; the hasher is not what these tests are about."""
+    from django.test.utils import override_settings
+
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
+
+
 @pytest.fixture
 def organisation():
     return factories.OrganisationFactory(name="Riverside Medical Centre", kind=Organisation.Kind.GP_PRACTICE)
@@ -87,7 +97,6 @@ def full_record(patient, organisation, other_organisation):
 
 @pytest.fixture
 def admin_settings(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.SECURE_SSL_REDIRECT = False
     settings.STORAGES = {
         **settings.STORAGES,
@@ -110,3 +119,24 @@ def ig_user(organisation):
 def ig_client(client, ig_user):
     client.force_login(ig_user)
     return client
+
+
+@pytest.fixture
+def inactive_professional(organisation, care_team):
+    """In the care team, account still active, but the professional profile is switched off."""
+    professional = factories.ProfessionalFactory(organisation=organisation, active=False)
+    add_team_member(by=None, team=care_team, professional=professional)
+    return professional.user
+
+
+@pytest.fixture
+def inactive_organisation():
+    return factories.OrganisationFactory(name="Closed Lane Surgery", kind=Organisation.Kind.GP_PRACTICE, active=False)
+
+
+@pytest.fixture
+def professional_at_inactive_organisation(inactive_organisation, care_team):
+    """In the care team, account and profile active, but their organisation is no longer active."""
+    professional = factories.ProfessionalFactory(organisation=inactive_organisation)
+    add_team_member(by=None, team=care_team, professional=professional)
+    return professional.user

@@ -1,23 +1,18 @@
-"""Resource type -> model mapping, one module per area. Mappers are plain functions of (resource, context)
-that return (model, field values) or raise Unmappable with the issue to report; they write nothing."""
+"""Resource type <-> model, one module per area. Each module registers its mappers (incoming: plain functions of
+(resource, context) that return (model, field values) or raise Unmappable; they write nothing), its builders
+(outgoing) and the types the read API serves, with `fhirapi.registry`; importing this package imports them all.
+"""
 
-from . import alerts, allergies, appointments, care_plans, conditions, events, letters, medications, support
+import importlib
+import pkgutil
+
+from ..registry import MAPPERS
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
 
 # Record entries written by the generic bulk upsert.
-ENTRY_MAPPERS = {
-    "Appointment": appointments.map_appointment,
-    "Encounter": appointments.map_encounter,
-    "Condition": conditions.map_condition,
-    "MedicationStatement": medications.map_medication_statement,
-    "MedicationRequest": medications.map_medication_request,
-    "Flag": alerts.map_flag,
-    "AllergyIntolerance": allergies.map_allergy,
-    "DocumentReference": letters.map_document_reference,
-    "Composition": letters.map_composition,
-    "CarePlan": care_plans.map_care_plan,
-    "EpisodeOfCare": events.map_episode_of_care,
-    "RelatedPerson": support.map_related_person,
-}
+ENTRY_MAPPERS = MAPPERS
 DIRECTORY_TYPES = {"Organization", "Practitioner", "PractitionerRole", "Medication"}
 RESULT_TYPES = {"DiagnosticReport", "Observation"}
 HANDLED_TYPES = {*ENTRY_MAPPERS, *DIRECTORY_TYPES, *RESULT_TYPES, "Patient", "CareTeam"}

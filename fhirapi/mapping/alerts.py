@@ -1,9 +1,12 @@
 """Flag -> Alert. The kind is read from the flag's category and wording: a best effort, clinical by default."""
 
+from patients.categories import Category
 from patients.models import Alert
 
 from ..context import Unmappable
 from ..outcome import error
+from ..registry import builds, maps, reads
+from ..serialise import patient_reference
 from .common import codes_in, entry_fields, period_start, text_of, texts_of
 
 # (words or category codes, kind): the first that matches wins.
@@ -26,6 +29,7 @@ def alert_kind(resource) -> str:
     return next((kind for needles, kind in KIND_RULES if any(n in words for n in needles)), Alert.Kind.CLINICAL)
 
 
+@maps("Flag")
 def map_flag(resource, ctx):
     text = text_of(resource.code)
     if not text:
@@ -42,4 +46,21 @@ def map_flag(resource, ctx):
         "kind": alert_kind(resource),
         "text": text,
         "active": resource.status == "active",
+    }
+
+
+# --- out: the read API ------------------------------------------------------------------------------------
+
+reads("Flag", Category.ALERTS, rank=30)
+
+
+@builds(Alert)
+def alert(entry: Alert) -> dict:
+    return {
+        "resourceType": "Flag",
+        "status": "active" if entry.active else "inactive",
+        "category": [{"text": entry.get_kind_display()}],
+        "code": {"text": entry.text},
+        "subject": patient_reference(entry.patient_id),
+        "period": {"start": entry.effective_at},
     }

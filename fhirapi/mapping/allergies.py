@@ -1,9 +1,12 @@
 """AllergyIntolerance -> Allergy."""
 
+from patients.categories import Category
 from patients.models import Allergy
 
 from ..context import Unmappable
 from ..outcome import error
+from ..registry import builds, maps, reads
+from ..serialise import concept, patient_reference
 from .common import code_of, codes_in, entry_fields, first, period_start, text_of, texts_of, to_datetime
 
 SEVERITY_ORDER = ["mild", "moderate", "severe"]
@@ -11,6 +14,7 @@ WITHDRAWN = {"entered-in-error", "refuted"}
 CLINICAL_STATUSES = {status.value for status in Allergy.ClinicalStatus if status.value}
 
 
+@maps("AllergyIntolerance")
 def map_allergy(resource, ctx):
     reactions = resource.reaction or []
     # Transfer-degraded records carry the real substance in the text, which text_of prefers.
@@ -37,4 +41,24 @@ def map_allergy(resource, ctx):
         "reaction": ", ".join(text for r in reactions for text in texts_of(r.manifestation)),
         "severity": max(severities, key=SEVERITY_ORDER.index) if severities else Allergy.Severity.UNKNOWN,
         "clinical_status": status if (status := code_of(resource.clinicalStatus)[1]) in CLINICAL_STATUSES else "",
+    }
+
+
+# --- out: the read API ------------------------------------------------------------------------------------
+
+reads("AllergyIntolerance", Category.ALLERGIES, rank=40)
+
+
+@builds(Allergy)
+def allergy(entry: Allergy) -> dict:
+    reaction = {"manifestation": [{"text": entry.reaction}], "severity": entry.severity or None}
+    status = entry.clinical_status
+    clinical_status = {"system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical", "code": status}
+    return {
+        "resourceType": "AllergyIntolerance",
+        "clinicalStatus": {"coding": [clinical_status]} if status else None,
+        "code": concept(entry, entry.substance),
+        "patient": patient_reference(entry.patient_id),
+        "recordedDate": entry.effective_at,
+        "reaction": [reaction] if entry.reaction else None,
     }

@@ -7,10 +7,13 @@ attended once it has happened: that is where clinicians look for "when was this 
 """
 
 from directory.models import Organisation
+from patients.categories import Category
 from patients.models import Appointment, CareEvent
 
 from ..context import Unmappable
 from ..outcome import error
+from ..registry import builds, maps, reads
+from ..serialise import patient_reference
 from ..systems import NHS_NUMBER
 from .common import entry_fields, first, period_start, text_of, texts_of, to_datetime
 from .events import care_event_service
@@ -50,6 +53,7 @@ def _kind_of(reference, ctx) -> str:
     return (ctx.key(reference) or reference.type or "").split("/")[0]
 
 
+@maps("Appointment")
 def map_appointment(resource, ctx):
     actors = [p.actor for p in resource.participant or [] if p.actor is not None]
     patient = next((actor for actor in actors if _is_patient(actor, ctx)), None)
@@ -89,6 +93,7 @@ def encounter_class(resource) -> str:
     return resource.class_fhir.code if resource.class_fhir is not None else ""
 
 
+@maps("Encounter")
 def map_encounter(resource, ctx):
     types = texts_of(resource.type)
     service_type = text_of(resource.serviceType)
@@ -119,4 +124,28 @@ def map_encounter(resource, ctx):
         "clinician": ", ".join(filter(None, practitioners)),
         "status": ENCOUNTER_STATUS.get(resource.status, Appointment.Status.ATTENDED),
         "description": "; ".join(reasons),
+    }
+
+
+# --- out: the read API ------------------------------------------------------------------------------------
+
+APPOINTMENT_STATUS = {"booked": "booked", "attended": "fulfilled", "cancelled": "cancelled", "noshow": "noshow"}
+
+reads("Appointment", Category.APPOINTMENTS, rank=70)
+
+
+@builds(Appointment)
+def appointment(entry: Appointment) -> dict:
+    participants = [{"actor": patient_reference(entry.patient_id), "status": "accepted"}]
+    if entry.clinician:
+        participants.append({"actor": {"display": entry.clinician}, "status": "accepted"})
+    if entry.location:
+        participants.append({"actor": {"display": entry.location}, "status": "accepted"})
+    return {
+        "resourceType": "Appointment",
+        "status": "entered-in-error" if entry.entered_in_error else APPOINTMENT_STATUS[entry.status],
+        "serviceType": [{"text": entry.service}],
+        "start": entry.effective_at,
+        "description": entry.description or None,
+        "participant": participants,
     }

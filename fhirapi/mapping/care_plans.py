@@ -1,7 +1,10 @@
 """CarePlan -> CarePlan. The plan's period end is kept as its review date: the date it is next looked at."""
 
+from patients.categories import Category
 from patients.models import CarePlan
 
+from ..registry import builds, maps, reads
+from ..serialise import patient_reference
 from .common import entry_fields, first, period_end, period_start, text_of, texts_of, to_date, to_datetime
 
 STATUS = {
@@ -24,6 +27,7 @@ def activity_lines(activities) -> list[str]:
     return lines
 
 
+@maps("CarePlan")
 def map_care_plan(resource, ctx):
     categories = texts_of(resource.category)
     title = first(resource.title, *categories, resource.description) or "Care plan"
@@ -41,4 +45,22 @@ def map_care_plan(resource, ctx):
         "status": STATUS.get(resource.status, CarePlan.Status.ACTIVE),
         "description": description,
         "review_on": to_date(period_end(resource.period)),
+    }
+
+
+# --- out: the read API ------------------------------------------------------------------------------------
+
+reads("CarePlan", Category.CARE_PLANS, rank=120)
+
+
+@builds(CarePlan)
+def care_plan(entry: CarePlan) -> dict:
+    return {
+        "resourceType": "CarePlan",
+        "status": entry.status,
+        "intent": "plan",
+        "title": entry.title,
+        "description": entry.description or None,
+        "subject": patient_reference(entry.patient_id),
+        "period": {"start": entry.effective_at, "end": entry.review_on},
     }

@@ -1,9 +1,12 @@
 """Condition -> Condition (diagnosed conditions)."""
 
+from patients.categories import Category
 from patients.models import Condition
 
 from ..context import Unmappable
 from ..outcome import error
+from ..registry import builds, maps, reads
+from ..serialise import concept, patient_reference
 from .common import code_of, codes_in, entry_fields, first, period_end, period_start, text_of, to_date, to_datetime
 
 CLINICAL_STATUS = {
@@ -18,6 +21,7 @@ CLINICAL_STATUS = {
 WITHDRAWN = {"entered-in-error", "refuted"}
 
 
+@maps("Condition")
 def map_condition(resource, ctx):
     name = text_of(resource.code)
     if not name:
@@ -41,4 +45,26 @@ def map_condition(resource, ctx):
         "clinical_status": CLINICAL_STATUS.get(code_of(resource.clinicalStatus)[1], Condition.Status.ACTIVE),
         "resolved_on": to_date(first(resource.abatementDateTime, period_end(resource.abatementPeriod))),
         "notes": "\n".join(note.text for note in resource.note or [] if note.text),
+    }
+
+
+# --- out: the read API ------------------------------------------------------------------------------------
+
+reads("Condition", Category.CONDITIONS, rank=50)
+
+
+@builds(Condition)
+def condition(entry: Condition) -> dict:
+    return {
+        "resourceType": "Condition",
+        "clinicalStatus": {
+            "coding": [
+                {"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": entry.clinical_status}
+            ]
+        },
+        "code": concept(entry, entry.name),
+        "subject": patient_reference(entry.patient_id),
+        "onsetDateTime": entry.effective_at,
+        "abatementDateTime": entry.resolved_on,
+        "note": [{"text": entry.notes}] if entry.notes else None,
     }

@@ -4,13 +4,16 @@ Each is kept as a name (and code) per sending organisation (patients.SourceResou
 clinician, a letter's author or a prescription's drug shows a name even when it arrives in a later import.
 No user accounts are made for practitioners. An Organization with an ODS code unknown here is added as an
 organisation (kind guessed from its name and code, region from settings.FHIR_DEFAULT_REGION, sharing nothing
-until IG records an agreement); a known one is left as IG keeps it.
+until IG records an agreement) through directory.actions, so it is audited like one IG adds; a known one is
+left as IG keeps it.
 """
 
 import re
 
 from django.conf import settings
+from django.db import IntegrityError
 
+from directory import actions as directory_actions
 from directory.models import Organisation, Region
 from patients.models import SourceResource
 
@@ -43,6 +46,8 @@ GP_PRACTICE_CODE = re.compile(r"^[A-HJ-Y]\d{5}$")  # ODS: a letter and five digi
 TRUST_CODE = re.compile(r"^R[A-Z0-9]{2}$")
 # Organisations first (practitioners' roles name them), practitioners before their roles.
 ORDER = {"Organization": 0, "Practitioner": 1, "PractitionerRole": 2, "Medication": 3}
+# What an import sets on an organisation it adds (named in the audit row, as admin names a form's fields).
+ADDED_ORGANISATION_FIELDS = ["ods_code", "name", "kind", "region", "address"]
 
 
 def organisation_kind(name: str, ods_code: str) -> str:
@@ -137,7 +142,9 @@ def save_directory(outcomes, ctx) -> None:
 
 
 def _add_organisations(outcomes) -> set[str]:
-    """ODS codes of the organisations this import added (those already known are left as IG keeps them)."""
+    """ODS codes of the organisations this import added (those already known are left as IG keeps them).
+
+    One audited save each: an ODS code is new once, so this is rare, and the known ones cost one query."""
     wanted = {}
     for outcome in outcomes:
         resource = outcome.entry.resource
@@ -146,21 +153,24 @@ def _add_organisations(outcomes) -> set[str]:
     if not wanted:
         return set()
     known = set(Organisation.objects.filter(ods_code__in=wanted).values_list("ods_code", flat=True))
-    new = []
-    for ods_code in sorted(set(wanted) - known):
+    added = set()
+    for ods_code in sorted(set(wanted) - known):  # in code order, so concurrent imports lock in the same order
         resource = wanted[ods_code]
         name = resource.name or ods_code
         address = next(iter(resource.address or []), None)
-        new.append(
-            Organisation(
-                ods_code=ods_code[:12],
-                name=name[:200],
-                kind=organisation_kind(name, ods_code),
-                region=default_region(),
-                address=", ".join([*(address.line or []), address.city or "", address.postalCode or ""]).strip(", ")
-                if address
-                else "",
-            )
+        organisation = Organisation(
+            ods_code=ods_code[:12],
+            name=name[:200],
+            kind=organisation_kind(name, ods_code),
+            region=default_region(),
+            address=", ".join([*(address.line or []), address.city or "", address.postalCode or ""]).strip(", ")
+            if address
+            else "",
         )
-    Organisation.objects.bulk_create(new, ignore_conflicts=True)
-    return {organisation.ods_code for organisation in new}
+        try:
+            # The action is atomic: a savepoint here, so a conflict leaves the import's transaction usable.
+            directory_actions.save_organisation(by=None, organisation=organisation, changed=ADDED_ORGANISATION_FIELDS)
+        except IntegrityError:
+            continue  # a concurrent import added it first: kept as that one added it
+        added.add(organisation.ods_code)
+    return added

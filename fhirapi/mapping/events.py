@@ -4,8 +4,12 @@ An episode names a service, not a team whose members we know, so it is recorded 
 granting anyone access: only a CareTeam resource (an explicit team for the patient) starts an involvement.
 """
 
+from patients.categories import Category
 from patients.models import CareEvent
 
+from ..registry import builds, maps, reads
+from ..serialise import patient_reference
+from ..systems import ENCOUNTER_CLASS
 from .common import entry_fields, period_end, period_start, texts_of
 
 CAMHS_WORDS = ("camhs", "child and adolescent mental")
@@ -29,6 +33,7 @@ def care_event_service(*texts: str) -> str:
     return CareEvent.Service.COMMUNITY
 
 
+@maps("EpisodeOfCare")
 def map_episode_of_care(resource, ctx):
     types = texts_of(resource.type)
     title = types[0] if types else "Episode of care"
@@ -49,4 +54,24 @@ def map_episode_of_care(resource, ctx):
         "title": title,
         "description": " ".join(description),
         "practitioner": ctx.name_of(resource.careManager),
+    }
+
+
+# --- out: the read API ------------------------------------------------------------------------------------
+
+reads("Encounter", Category.EVENTS, rank=80)
+
+
+@builds(CareEvent)
+def care_event(entry: CareEvent) -> dict:
+    return {
+        "resourceType": "Encounter",
+        "status": "finished",
+        "class": {"system": ENCOUNTER_CLASS, "code": "HH", "display": "home health"},
+        "serviceType": {"text": entry.get_service_display()},
+        "type": [{"text": entry.title}],
+        "subject": patient_reference(entry.patient_id),
+        "period": {"start": entry.effective_at},
+        "participant": [{"individual": {"display": entry.practitioner}}] if entry.practitioner else None,
+        "reasonCode": [{"text": entry.description}] if entry.description else None,
     }

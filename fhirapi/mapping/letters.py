@@ -5,10 +5,16 @@ to GP if addressed to one, otherwise a clinic letter. The body is the document's
 or a Composition's section narratives); a binary attachment (PDF) is described with its link instead.
 """
 
+import base64
+
+from patients.categories import Category
 from patients.models import Letter
 
 from ..context import Unmappable
 from ..outcome import error
+from ..registry import builds, maps, reads
+from ..serialise import patient_reference
+from ..systems import SNOMED
 from .common import codes_in, entry_fields, first, narrative, period_start, text_of, texts_of, to_datetime
 
 DISCHARGE_CODES = {"373942005", "1658141000000102"}  # discharge summary, discharge letter
@@ -34,6 +40,7 @@ def attachment_text(attachment) -> str:
     return f"{described}{kind}" + (f": {attachment.url}" if attachment.url else "")
 
 
+@maps("DocumentReference")
 def map_document_reference(resource, ctx):
     attachments = [content.attachment for content in resource.content or [] if content.attachment is not None]
     body = "\n\n".join(filter(None, [resource.description, *(attachment_text(a) for a in attachments)]))
@@ -74,6 +81,7 @@ def section_text(sections, depth: int = 0) -> list[str]:
     return lines
 
 
+@maps("Composition")
 def map_composition(resource, ctx):
     body = "\n".join(section_text(resource.section)).strip() or narrative(resource.text)
     if not body:
@@ -91,4 +99,38 @@ def map_composition(resource, ctx):
         "title": resource.title or text_of(resource.type) or "Document",
         "author": ", ".join(filter(None, (ctx.name_of(a) for a in resource.author or []))),
         "body": body,
+    }
+
+
+# --- out: the read API ------------------------------------------------------------------------------------
+
+LETTER_TYPES = {
+    Letter.Kind.DISCHARGE: ("373942005", "Discharge summary"),
+    Letter.Kind.TO_GP: ("371531000", "Report of clinical encounter"),
+    Letter.Kind.CLINIC: ("371531000", "Report of clinical encounter"),
+}
+
+reads("DocumentReference", Category.LETTERS, rank=110)
+
+
+@builds(Letter)
+def letter(entry: Letter) -> dict:
+    code, display = LETTER_TYPES[entry.kind]
+    return {
+        "resourceType": "DocumentReference",
+        "status": "current",
+        "type": {"coding": [{"system": SNOMED, "code": code, "display": display}], "text": entry.get_kind_display()},
+        "subject": patient_reference(entry.patient_id),
+        "date": entry.effective_at,
+        "author": [{"display": entry.author}] if entry.author else None,
+        "description": entry.title,
+        "content": [
+            {
+                "attachment": {
+                    "contentType": "text/plain; charset=utf-8",
+                    "data": base64.b64encode(entry.body.encode()).decode(),
+                    "title": entry.title,
+                }
+            }
+        ],
     }

@@ -1,10 +1,13 @@
 """MedicationStatement and MedicationRequest -> Medication; the drug's name comes from the resource's own code,
 a contained Medication, or a Medication the source sent before (or in the same bundle)."""
 
+from patients.categories import Category
 from patients.models import Medication
 
 from ..context import Named, Unmappable
 from ..outcome import error
+from ..registry import builds, maps, reads
+from ..serialise import concept, patient_reference
 from .common import code_of, codes_in, entry_fields, first, period_end, period_start, text_of, to_date, to_datetime
 
 REQUEST_STATUS = {
@@ -77,6 +80,7 @@ def _fields(resource, ctx, *, effective, status, kind, dosages, ended_on, expres
     }
 
 
+@maps("MedicationRequest")
 def map_medication_request(resource, ctx):
     validity = resource.dispenseRequest.validityPeriod if resource.dispenseRequest else None
     return _fields(
@@ -91,6 +95,7 @@ def map_medication_request(resource, ctx):
     )
 
 
+@maps("MedicationStatement")
 def map_medication_statement(resource, ctx):
     effective = first(
         to_datetime(resource.effectiveDateTime),
@@ -107,3 +112,21 @@ def map_medication_statement(resource, ctx):
         ended_on=to_date(period_end(resource.effectivePeriod)),
         expression="MedicationStatement",
     )
+
+
+# --- out: the read API ------------------------------------------------------------------------------------
+
+reads("MedicationStatement", Category.MEDICATIONS, rank=60)
+
+
+@builds(Medication)
+def medication(entry: Medication) -> dict:
+    return {
+        "resourceType": "MedicationStatement",
+        "status": entry.status,
+        "category": {"text": entry.get_kind_display()},
+        "medicationCodeableConcept": concept(entry, entry.name),
+        "subject": patient_reference(entry.patient_id),
+        "effectivePeriod": {"start": entry.effective_at, "end": entry.ended_on},
+        "dosage": [{"text": entry.dosage}] if entry.dosage else None,
+    }

@@ -16,10 +16,13 @@ from functools import cache
 from django.db import connection
 from django.db.models import Q
 
+from patients.categories import Category
 from patients.models import Observation, Result
 
 from ..context import Unmappable
 from ..outcome import error, information
+from ..registry import builds, reads
+from ..serialise import REPORT_STATUSES, concept, patient_reference
 from ..upsert import CREATED, UNCHANGED, UPDATED, Upserted, any_of, clip, strongest, upsert, write_rows
 from .common import (
     code_of,
@@ -353,3 +356,22 @@ def _replace_values(planned, observations, statuses, results, organisation, lock
         Result.objects.filter(
             source_organisation=organisation, source_id__in=adopted, observations__isnull=True
         ).delete()
+
+
+# --- out: the read API ------------------------------------------------------------------------------------
+
+reads("DiagnosticReport", Category.RESULTS, rank=90)
+reads("Observation", Category.RESULTS, rank=100)  # values, served from the report rows (read.MODELS)
+
+
+@builds(Result)
+def result(entry: Result) -> dict:
+    return {
+        "resourceType": "DiagnosticReport",
+        "status": entry.status if entry.status in REPORT_STATUSES else "unknown",
+        "code": concept(entry, entry.name),
+        "subject": patient_reference(entry.patient_id),
+        "effectiveDateTime": entry.effective_at,
+        "conclusion": entry.conclusion or None,
+        "result": [{"reference": f"Observation/{o.pk}", "display": o.name} for o in entry.observations.all()] or None,
+    }

@@ -4,6 +4,7 @@ from patients.models import SupportPerson
 
 from ..context import Unmappable
 from ..outcome import error
+from ..registry import maps
 from .common import codes_in, human_name, is_sensitive, last_updated, texts_of
 
 Relationship = SupportPerson.Relationship
@@ -25,6 +26,7 @@ def relationship_of(concepts) -> str:
     return next((kind for needles, kind in RELATIONSHIP_RULES if words & needles), Relationship.OTHER)
 
 
+@maps("RelatedPerson")
 def map_related_person(resource, ctx):
     name = human_name(resource.name)
     if not name:

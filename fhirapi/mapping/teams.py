@@ -95,19 +95,12 @@ def _save_care_team(key, resource, ctx) -> str:
         changes["ended_at"] = wanted_end
     if not changes:
         return UNCHANGED
+    # The actions sync the grant from these: already loaded here, so no query to fetch them again.
+    involvement.patient, involvement.care_team = patient, team
     if set(changes) == {"ended_at"} and involvement.ended_at is None:
         actions.end_involvement(by=None, involvement=involvement, ended_at=wanted_end)
-        return UPDATED
-    with transaction.atomic():
-        Involvement.objects.filter(pk=involvement.pk).update(**changes)
-        actions.sync_team_access(patient=patient, care_team=team)
-        actions.audit(
-            by=None,
-            action="involvement.updated",
-            target=involvement,
-            patient_id=patient.pk,
-            **{name: value or "" for name, value in changes.items()},
-        )
+    else:
+        actions.update_involvement(by=None, involvement=involvement, **changes)
     return UPDATED
 
 

@@ -323,7 +323,11 @@ def test_only_ig_may_see_filter_or_export_the_audit_trails(client, who, request,
 
 @pytest.mark.parametrize("model", [AccessEvent, AuditEvent])
 def test_audit_rows_cannot_be_added_changed_or_deleted_in_admin(ig_client, model, log, ig_user):
-    row = log["march"] if model is AccessEvent else writers.audit(by=ig_user, action=Action.AUDIT_EXPORTED, target=ig_user)
+    row = (
+        log["march"]
+        if model is AccessEvent
+        else writers.audit(by=ig_user, action=Action.AUDIT_EXPORTED, target=ig_user)
+    )
     name = f"admin:{model._meta.app_label}_{model._meta.model_name}"
     assert ig_client.get(reverse(f"{name}_add")).status_code == 403
     assert ig_client.post(reverse(f"{name}_change", args=[row.pk]), {"page": "edited"}).status_code == 403

@@ -32,6 +32,22 @@ def test_deploy_check_is_clean_with_production_settings():
     assert "no issues" in result.stdout
 
 
+def test_the_demo_is_not_installed_in_production():
+    """seed_demo and demo_totp do not exist where DEBUG is off (unless DEMO=1 asks for them)."""
+    result = manage("seed_demo", "--patients", "1", env=PRODUCTION)
+    assert result.returncode != 0
+    assert "Unknown command: 'seed_demo'" in result.stderr
+    assert (
+        "demo"
+        in manage(
+            "shell",
+            "-c",
+            "from django.conf import settings; print(settings.INSTALLED_APPS)",
+            env={**PRODUCTION, "DEMO": "1"},
+        ).stdout
+    )
+
+
 def test_a_development_secret_key_is_refused_when_debug_is_off():
     result = manage("check", env={**PRODUCTION, "SECRET_KEY": "django-insecure-development-only"})
     assert result.returncode != 0
@@ -63,6 +79,8 @@ def test_signed_out_pages_redirect_to_sign_in(client):
 
 @pytest.mark.django_db
 def test_there_is_no_public_sign_up(client):
+    """allauth answers its sign-up URL with a "sign up closed" page (200), never a form."""
     response = client.get("/accounts/signup/")
-    assert response.status_code in (200, 404)
+    assert response.status_code == 200
     assert b'name="password1"' not in response.content
+    assert b"the sign up is currently closed" in response.content

@@ -6,16 +6,16 @@ from collections import defaultdict
 import pytest
 from allauth.mfa.models import Authenticator
 from django.contrib.auth import authenticate, get_user_model
-from django.core.management import CommandError, call_command
+from django.core.management import call_command
+from django.db import transaction
 from django.db.models import Count
 from django.urls import reverse
 
 from audit.models import AuditEvent
 from demo.accounts import DEMO_ACCOUNTS, DEMO_PASSWORD, IG_GROUP
-from directory.models import CareTeam, CareTeamMembership, Organisation, Professional, Region
+from directory.models import CareTeam, CareTeamMembership, Organisation, Professional
 from optout import actions as optout_actions
 from optout.models import Objection, RegionalProcess
-from patients.categories import Category
 from patients.models import ENTRY_MODELS, Condition, Letter, Medication, Observation, Patient, Result, SupportPerson
 from sharing.access import decide, patients_in_care_of
 from sharing.models import Involvement, PatientGroupObjectPermission, SharingAgreement
@@ -42,11 +42,6 @@ COUNTED = (
 )
 
 
-@pytest.fixture(autouse=True)
-def fast_hasher(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def seed(*args):
     out = io.StringIO()
     call_command("seed_demo", *args, stdout=out)
@@ -65,8 +60,23 @@ def demo_patient():
     return Patient.objects.order_by("nhs_number").first()  # the first generated is the shared one
 
 
-def test_seeds_every_category_and_a_second_run_adds_nothing():
-    seed("--patients", "30", "--force")
+@pytest.fixture(scope="module")
+def seeded(django_db_setup, django_db_blocker):
+    """The demo with 30 patients, seeded once for the module inside a transaction that is rolled back after it.
+
+    Seeding takes seconds; each test runs in its own savepoint inside this transaction, so what one test
+    changes is gone before the next, and nothing is left for other modules."""
+    with django_db_blocker.unblock():
+        outer = transaction.atomic()
+        outer.__enter__()
+        try:
+            yield seed("--patients", "30", "--force")
+        finally:
+            transaction.set_rollback(True)
+            outer.__exit__(None, None, None)
+
+
+def test_seeds_every_category_and_a_second_run_adds_nothing(seeded):
     first = counts()
     output = seed("--patients", "30", "--force")
 
@@ -82,8 +92,7 @@ def test_seeds_every_category_and_a_second_run_adds_nothing():
     assert any(model.objects.filter(sensitive=True).exists() for model in ENTRY_MODELS.values())
 
 
-def test_records_draw_on_several_organisations_with_proper_codes():
-    seed("--patients", "30", "--force")
+def test_records_draw_on_several_organisations_with_proper_codes(seeded):
     patient = demo_patient()
 
     sources = {
@@ -103,8 +112,7 @@ def test_records_draw_on_several_organisations_with_proper_codes():
         assert entry.source_id.startswith("demo-")
 
 
-def test_results_repeat_over_the_years_so_trends_show():
-    seed("--patients", "30", "--force")
+def test_results_repeat_over_the_years_so_trends_show(seeded):
     patient = demo_patient()
 
     years_by_code = defaultdict(set)
@@ -125,8 +133,8 @@ def test_results_repeat_over_the_years_so_trends_show():
     assert not Result.objects.annotate(n=Count("observations")).filter(n__gt=6).exists()
 
 
-def test_demo_accounts_sign_in_and_see_what_they_should():
-    output = seed("--patients", "30", "--force")
+def test_demo_accounts_sign_in_and_see_what_they_should(seeded):
+    output = seeded
     patient = demo_patient()
     assert patient.nhs_number_display in output
 
@@ -151,79 +159,8 @@ def test_demo_accounts_sign_in_and_see_what_they_should():
     assert not decide(ig, patient).allowed  # admin rights are no licence to read records
 
 
-def test_refuses_without_force_when_debug_is_off(settings):
-    settings.DEBUG = False
-    with pytest.raises(CommandError, match="DEBUG"):
-        seed("--patients", "2")
-    assert not Patient.objects.exists()
-
-
-def test_runs_without_force_in_development(settings):
-    settings.DEBUG = True
-    seed("--patients", "2")
-    assert Patient.objects.count() == 2
-
-
-def test_the_default_seed_meets_the_minimums():
-    seed("--force")
-
-    assert Organisation.objects.count() >= 25
-    assert set(Organisation.objects.values_list("region", flat=True)) == set(Region.values)
-    assert set(Organisation.objects.values_list("kind", flat=True)) == set(Organisation.Kind.values)
-    assert Professional.objects.count() >= 50
-    assert Patient.objects.count() >= 200
-    assert set(CareTeam.objects.values_list("kind", flat=True)) == set(CareTeam.Kind.values)
-
-
-def shares(ods_code):
-    return set(
-        SharingAgreement.objects.filter(organisation__ods_code=ods_code, shares=True).values_list("category", flat=True)
-    )
-
-
-def test_sharing_varies_by_partner():
-    seed("--patients", "2", "--force")
-    mental_health = shares("ZZM")
-    assert {Category.CARE_PLANS, Category.TEAMS, Category.CONDITIONS} <= mental_health
-    assert Category.LETTERS not in mental_health and Category.EVENTS not in mental_health
-    assert shares("ZZK1") == {Category.TEAMS, Category.APPOINTMENTS, Category.ALERTS, Category.CARE_PLANS}
-    assert shares("ZZK2") == {Category.TEAMS, Category.APPOINTMENTS, Category.ALERTS}
-    assert shares("ZZA") == set(Category.values)
-    assert SharingAgreement.objects.filter(shares=True).values("organisation").distinct().count() == 29
-
-
-def test_a_rerun_withholds_what_the_demo_withholds_and_keeps_igs_other_changes():
-    seed("--patients", "2", "--force")
-    SharingAgreement.objects.filter(organisation__ods_code="ZZM", category=Category.LETTERS).update(shares=True)
-    SharingAgreement.objects.filter(organisation__ods_code="ZZA", category=Category.LETTERS).update(shares=False)
-    output = seed("--patients", "2", "--force")
-
-    assert "1 sharing agreements updated" in output
-    assert Category.LETTERS not in shares("ZZM")
-    assert Category.LETTERS not in shares("ZZA")  # IG's own change stands
-    event = AuditEvent.objects.get(action="sharing-agreement.changed")
-    assert event.actor_id is None and event.detail["organisation"] == "ZZM" and event.detail["shares"] == "False"
-    assert "Created this run: nothing" in seed("--patients", "2", "--force")
-
-
-def test_every_region_has_its_own_opt_out_process():
-    seed("--patients", "2", "--force")
-    processes = {process.region: process for process in RegionalProcess.objects.all()}
-    assert set(processes) == set(Region.values)
-    assert "ICB information governance team" in processes[Region.SEL].title
-    assert "phone" in processes[Region.SEL].body and processes[Region.SEL].contact_phone.startswith("03069 990")
-    assert "GP practice" in processes[Region.SWL].title and "online form" in processes[Region.SWL].body
-    assert len({process.body for process in processes.values()}) == 5
-    for process in processes.values():
-        assert process.contact_email.endswith("@example.nhs.uk")
-
-    RegionalProcess.objects.filter(region=Region.SEL).update(title="Edited by IG")
-    seed("--patients", "2", "--force")
-    assert RegionalProcess.objects.get(region=Region.SEL).title == "Edited by IG"
-
-
-def test_objections_in_each_state_and_an_opted_out_patient_the_gp_can_open(client):
-    output = seed("--patients", "30", "--force")
+def test_objections_in_each_state_and_an_opted_out_patient_the_gp_can_open(seeded, client):
+    output = seeded
     shared = demo_patient()
     objections = Objection.objects.select_related("patient")
 
@@ -256,9 +193,3 @@ def test_objections_in_each_state_and_an_opted_out_patient_the_gp_can_open(clien
     assert "Opted-out demo patient" not in output
     assert not objections.filter(status=Objection.Status.UPHELD).exists()
     assert objections.filter(repeat_count__gt=0).count() == 0
-
-
-def test_a_tiny_seed_still_runs_without_its_objections():
-    output = seed("--patients", "1", "--force")
-    assert "Opted-out demo patient" not in output
-    assert not Objection.objects.exists()

@@ -6,13 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 
 from directory.actions import create_api_token
 from fhirapi.ingest import ingest
 from fhirapi.parse import read
 
-EXAMPLES = Path(settings.BASE_DIR).parent / "shared" / "fhir" / "ukcore-examples"
+# Vendored verbatim (tests/fixtures/README.md): the tests never read outside the repository.
+EXAMPLES = Path(__file__).resolve().parent.parent / "fixtures" / "fhir" / "ukcore"
 RICHARD_SMITH = "UKCore-Patient-RichardSmith-Example.xml"
 RICHARD_SMITH_NHS_NUMBER = "9912003888"
 FHIR_JSON = "application/fhir+json"

@@ -2,17 +2,23 @@
 batches report per entry, nothing unmappable is dropped silently."""
 
 import copy
+from datetime import UTC, datetime
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from audit.models import AuditEvent
+from audit.names import Action
 from directory.actions import add_team_member
+from directory.models import Organisation
 from fhirapi.parse import read
+from fhirapi.systems import ODS_CODE
 from patients import models as record
 from patients import nhs_numbers as numbers
 from patients.categories import Category
 from sharing.access import decide
+from sharing.models import Involvement
 from sharing.record import entries
 from tests import factories
 
@@ -219,6 +225,71 @@ def test_a_care_team_starts_an_involvement_that_grants_the_team_access(sender):
     assert not decide(member.user, involvement.patient).allowed
 
 
+def care_team_resource(**changes):
+    return {
+        "resourceType": "CareTeam",
+        "id": "ct1",
+        "status": "active",
+        "name": "Community diabetes team",
+        "subject": {"reference": "Patient/p1"},
+        "period": {"start": "2024-01-01T00:00:00Z"},
+        **changes,
+    }
+
+
+def test_a_care_team_sent_again_changes_its_involvement_through_the_actions(sender):
+    """A new start, an end, then active again: one audit row each (as sharing.actions writes them), and the team's
+    access follows each change at once."""
+    import_json(patient_resource(), sender)
+    import_json(care_team_resource(), sender)
+    involvement = Involvement.objects.get()
+    patient = involvement.patient
+    member = factories.ProfessionalFactory(organisation=sender)
+    add_team_member(by=None, team=involvement.care_team, professional=member)
+    later = {"start": "2024-02-01T00:00:00Z"}
+
+    assert statuses(import_json(care_team_resource(period=later), sender)) == ["updated"]
+    involvement.refresh_from_db()
+    assert involvement.started_at == datetime(2024, 2, 1, tzinfo=UTC) and involvement.ended_at is None
+    assert decide(member.user, patient).allowed
+    assert statuses(import_json(care_team_resource(period=later, status="inactive"), sender)) == ["updated"]
+    assert not decide(member.user, patient).allowed
+    assert statuses(import_json(care_team_resource(period=later), sender)) == ["updated"]
+    involvement.refresh_from_db()
+    assert involvement.ended_at is None
+    assert decide(member.user, patient).allowed
+    assert statuses(import_json(care_team_resource(period=later), sender)) == ["unchanged"]
+
+    events = list(AuditEvent.objects.filter(target_type="Involvement", target_id=str(involvement.pk)).order_by("pk"))
+    assert [event.action for event in events] == [
+        Action.INVOLVEMENT_STARTED,
+        Action.INVOLVEMENT_UPDATED,
+        Action.INVOLVEMENT_ENDED,
+        Action.INVOLVEMENT_UPDATED,
+    ]
+    assert all(event.actor_id is None and event.patient_id == patient.pk for event in events)
+    assert list(events[1].detail) == ["started_at"] and events[1].detail["started_at"].startswith("2024-02-01 00:00")
+    assert events[3].detail == {"ended_at": ""}  # the end date taken away
+
+
+def test_an_unknown_organization_is_added_through_the_directory_action(sender):
+    organization = {
+        "resourceType": "Organization",
+        "id": "org1",
+        "name": "Riverside Hospice",
+        "identifier": [{"system": ODS_CODE, "value": "RZZ9X"}],
+    }
+    assert statuses(import_json(organization, sender)) == ["created"]
+    added = Organisation.objects.get(ods_code="RZZ9X")
+    assert added.kind == Organisation.Kind.HOSPICE and not added.sharing_agreements.exists()
+    event = AuditEvent.objects.get(target_type="Organisation", target_id=str(added.pk))
+    assert (event.action, event.actor_id, event.patient_id) == (Action.ORGANISATION_CHANGED, None, None)
+    assert event.detail == {"changed": "ods_code,name,kind,region,address", "ods_code": "RZZ9X", "active": "True"}
+    assert statuses(import_json({**organization, "name": "Renamed Hospice"}, sender)) == ["updated"]
+    assert Organisation.objects.get(ods_code="RZZ9X").name == "Riverside Hospice"  # known: left as IG keeps it
+    assert AuditEvent.objects.filter(target_type="Organisation").count() == 1
+
+
 def test_xml_and_json_read_the_same(sender):
     xml = b"""<Patient xmlns="http://hl7.org/fhir"><id value="p1"/>
       <identifier><system value="https://fhir.nhs.uk/Id/nhs-number"/><value value="9990000018"/></identifier>
@@ -279,7 +350,7 @@ def allergy_resource(resource_id, substance, status=None):
 def test_an_allergy_keeps_its_clinical_status_and_a_resolved_one_says_so(sender, patient, clinician, client):
     from django.urls import reverse
 
-    from fhirapi.serialise import allergy
+    from fhirapi.mapping.allergies import allergy
 
     import_json(patient_resource(nhs_number=patient.nhs_number, family=patient.family_name), sender)
     import_json(allergy_resource("a1", "Penicillin", "resolved"), sender)

@@ -23,6 +23,8 @@ def resource_type(path) -> str:
 
 
 MAPPED = sorted(p.name for p in EXAMPLES.glob("*.xml") if resource_type(p) in HANDLED_TYPES)
+# A parametrisation over an empty glob collects nothing and passes: fail the collection instead.
+assert MAPPED, f"no UK Core examples of a mapped type in {EXAMPLES}: the vendored fixtures are missing"
 # Examples that cannot join a record even with Richard Smith known, and why.
 UNMAPPABLE = {
     "UKCore-Patient-BabyPatient-Example.xml": ("invalid", "not a valid NHS number"),  # fails modulus 11

@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEvent
+from audit.names import Action
 from demo.accounts import information_governance_group
 from directory.models import Region
 from optout import actions
@@ -342,3 +343,18 @@ def test_candidates_by_nhs_number_or_family_name_with_the_date_of_birth(ig_clien
     step(ig_client, objection, "verify")
     step(ig_client, objection, "match", patient=str(patient.pk))  # still open: IG may correct the match
     assert objection.patient == patient and objection.status == Objection.Status.VERIFIED
+
+
+def test_save_regional_process_saves_the_text_and_audits_the_fields_named(ig_user):
+    process = RegionalProcess(region=Region.NCL, title="Write to us", body="Write to the ICB.")
+    actions.save_regional_process(by=ig_user, process=process, changed=["region", "title", "body"])
+    assert RegionalProcess.objects.get(region=Region.NCL).title == "Write to us"
+    [event] = AuditEvent.objects.filter(target_type="RegionalProcess")
+    assert event.action == Action.REGIONAL_PROCESS_CHANGED
+    assert (event.actor_id, event.actor_email, event.target_id, event.patient_id) == (
+        ig_user.pk,
+        ig_user.email,
+        str(process.pk),
+        None,
+    )
+    assert event.detail == {"region": "NCL", "fields": "region,title,body"}

@@ -26,6 +26,8 @@ def test_care_team_member_is_allowed_on_care_team_basis(clinician, patient):
         ("clinician_other_org", access.Reason.NO_RELATIONSHIP),
         ("ig_officer", access.Reason.NO_RELATIONSHIP),
         ("deactivated", access.Reason.INACTIVE),
+        ("inactive_professional", access.Reason.INACTIVE),
+        ("professional_at_inactive_organisation", access.Reason.INACTIVE),
         ("no_profile_user", access.Reason.NO_PROFESSIONAL),
     ],
 )
@@ -46,6 +48,54 @@ def test_inactive_professional_profile_is_refused(clinician, patient):
     clinician.professional.save()
     clinician.refresh_from_db()
     assert access.decide(clinician, patient).reason == access.Reason.INACTIVE
+
+
+def fresh(user):
+    """The same user as a new request sees it (the professional profile is cached on the user object)."""
+    return type(user).objects.get(pk=user.pk)
+
+
+def test_inactive_profile_refuses_a_care_team_member(inactive_professional, patient):
+    user = inactive_professional
+    assert user.is_active and not user.professional.active and user.professional.organisation.active
+    decision = access.decide(user, patient)
+    assert not decision.allowed
+    assert decision.reason == access.Reason.INACTIVE
+    assert decision.basis == AccessBasis.NONE
+    assert decision.professional == user.professional
+    assert not decision.can_break_glass
+    assert not access.can_search(user)
+    # The profile's flag is all that stands in the way: switched back on, the care team's access applies.
+    user.professional.active = True
+    user.professional.save()
+    assert access.decide(fresh(user), patient).reason == access.Reason.CARE_TEAM
+
+
+def test_inactive_organisation_refuses_a_care_team_member(professional_at_inactive_organisation, patient):
+    user = professional_at_inactive_organisation
+    organisation = user.professional.organisation
+    assert user.is_active and user.professional.active and not organisation.active
+    decision = access.decide(user, patient)
+    assert not decision.allowed
+    assert decision.reason == access.Reason.INACTIVE
+    assert decision.basis == AccessBasis.NONE
+    assert decision.professional == user.professional
+    assert not decision.can_break_glass
+    assert not access.can_search(user)
+    assert list(access.patients_in_care_of(user)) == []
+    # The organisation's flag is all that stands in the way: active again, the care team's access applies.
+    organisation.active = True
+    organisation.save()
+    assert access.decide(fresh(user), patient).reason == access.Reason.CARE_TEAM
+
+
+@pytest.mark.parametrize("actor", ["inactive_professional", "professional_at_inactive_organisation"])
+def test_inactive_outranks_broken_glass(request, patient, actor):
+    """An unexpired break-glass grant from before the deactivation does not outlive it."""
+    user = request.getfixturevalue(actor)
+    actions.break_glass(by=user, patient=patient, reason_code="emergency-treatment")
+    assert access.active_break_glass(user, patient) is not None
+    assert access.decide(fresh(user), patient).reason == access.Reason.INACTIVE
 
 
 def test_care_team_of_another_patient_gives_nothing(clinician, care_team):
