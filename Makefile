@@ -6,7 +6,7 @@ PORT ?= 8000
 BENCH_SCALE ?= default
 FAULT ?= 0
 
-.PHONY: run test check install migrate seed serve clean bench loadtest
+.PHONY: run test check install migrate seed serve clean bench loadtest fuzz production-recipe
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,19 @@ run: seed
 TEST_WORKERS ?= 2
 test: install
 	CONN_MAX_AGE=0 $(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal --cov --cov-report=term $(PYTEST_ARGS)
+
+# Property-based fuzzing (tests/test_fuzz.py, Hypothesis) for longer than make test's 200 examples a test: every
+# FHIR endpoint and form, FUZZ_EXAMPLES (5,000) random examples each, on PostgreSQL (a database of its own, FUZZ_DATABASE_URL;
+# pytest-django makes test_<name>). Zero 5xx. Each failure prints the example and a @reproduce_failure blob.
+FUZZ_DATABASE_URL ?= postgres://root@127.0.0.1:5432/carerecord_fuzz
+FUZZ_PROFILE ?= fuzz
+fuzz: install
+	DATABASE_URL=$(FUZZ_DATABASE_URL) HYPOTHESIS_PROFILE=$(FUZZ_PROFILE) CONN_MAX_AGE=0 \
+		$(BIN)/pytest -n $(TEST_WORKERS) -m fuzz -p no:randomly --hypothesis-show-statistics tests/test_fuzz.py $(PYTEST_ARGS)
+
+# The README's production recipe (DEBUG off, migrate, collectstatic, check --deploy, gunicorn) on a scratch database.
+production-recipe: install
+	bash .ci/production-recipe
 
 check: install
 	$(BIN)/ruff check .

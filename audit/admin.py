@@ -222,7 +222,9 @@ class AccessPageFilter(admin.SimpleListFilter):
             ("record:summary", "Record summary"),
             ("record:", "Any record page"),
             ("search:", "Searches"),
+            ("my-patients", "My patients lists"),
             ("fhir", "FHIR API"),
+            ("admin:", "IG administration (admin pages)"),
         )
 
     def queryset(self, request, queryset):

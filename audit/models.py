@@ -1,7 +1,10 @@
 """The audit trail: every look at a patient's record (AccessEvent) and every IG-relevant change (AuditEvent).
 
-Both are append-only: the model refuses to save an existing row or delete one, admin offers no forms, and on
-PostgreSQL triggers refuse UPDATE and DELETE. Who and whom are kept as values (ids, emails, codes), not
+Both are append-only: the model refuses to save an existing row or delete one, admin offers no forms, and the
+database refuses too: on PostgreSQL row triggers refuse UPDATE and DELETE and a statement trigger TRUNCATE; on
+SQLite triggers refuse UPDATE and DELETE (audit/migrations/0002). Triggers stop mistakes and the app's own code;
+what stops someone holding the app's database credentials is that the app's role does not own these tables and
+may only SELECT and INSERT them (docs/database-roles.md). Who and whom are kept as values (ids, emails, codes), not
 foreign keys, so this app depends on no other of ours and a row stands alone in an export.
 """
 
@@ -14,12 +17,32 @@ class AccessBasis(models.TextChoices):
     # Stored in audit rows: plain strings, never renamed.
     CARE_TEAM = "care-team", "Care team"
     BREAK_GLASS = "break-glass", "Break glass"
+    # Information governance in Django admin: no care relationship, and no clinical entries shown; logged so
+    # that "who has seen my record" includes IG looking up a patient's details.
+    IG_ADMIN = "ig-admin", "IG administration"
     NONE = "none", "No basis"
 
 
 class AccessOutcome(models.TextChoices):
     ALLOWED = "allowed", "Allowed"
     REFUSED = "refused", "Refused"
+
+
+class RefuseTruncate(pgtrigger.Trigger):
+    """BEFORE TRUNCATE, once per statement: pgtrigger's Protect works row by row, and TRUNCATE fires no row
+    triggers (a statement-level Protect needs transition tables, which TRUNCATE has none of)."""
+
+    when = pgtrigger.Before
+    operation = pgtrigger.Truncate
+    level = pgtrigger.Statement
+    func = "RAISE EXCEPTION 'pgtrigger: Cannot truncate % table: it is append-only', TG_TABLE_NAME;"
+
+
+def append_only_triggers(table: str) -> list[pgtrigger.Trigger]:
+    return [
+        pgtrigger.Protect(name=f"{table}_append_only", operation=pgtrigger.Update | pgtrigger.Delete),
+        RefuseTruncate(name=f"{table}_no_truncate"),
+    ]
 
 
 class AppendOnlyModel(models.Model):
@@ -64,7 +87,7 @@ class AccessEvent(AppendOnlyModel):
             models.Index(fields=["patient_id", "-at"], name="accessevent_patient_at"),
             models.Index(fields=["user_id", "-at"], name="accessevent_user_at"),
         ]
-        triggers = [pgtrigger.Protect(name="accessevent_append_only", operation=pgtrigger.Update | pgtrigger.Delete)]
+        triggers = append_only_triggers("accessevent")
 
     def __str__(self):
         return f"{self.at:%Y-%m-%d %H:%M} {self.user_email} {self.outcome} {self.page}"
@@ -88,7 +111,7 @@ class AuditEvent(AppendOnlyModel):
     class Meta:
         ordering = ["-at"]
         indexes = [models.Index(fields=["target_type", "target_id"], name="auditevent_target")]
-        triggers = [pgtrigger.Protect(name="auditevent_append_only", operation=pgtrigger.Update | pgtrigger.Delete)]
+        triggers = append_only_triggers("auditevent")
 
     def __str__(self):
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_email or 'system'} {self.action}"

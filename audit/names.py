@@ -18,6 +18,10 @@ class Action(enum.StrEnum):
     CARE_TEAM_DELETED = "care-team.deleted"
     API_TOKEN_CREATED = "api-token.created"  # noqa: S105 (an action name, not a secret)
     API_TOKEN_REVOKED = "api-token.revoked"  # noqa: S105
+    # Directory and audit (11D)
+    ORGANISATION_LISTED = "organisation.listed"  # IG approved it for the public partners page
+    ORGANISATION_UNLISTED = "organisation.unlisted"
+    ACCESS_ENDED = "professional.access-ended"  # deactivated: sessions ended and API tokens revoked at once
     # Sharing: relationships, emergency access, agreements.
     INVOLVEMENT_STARTED = "involvement.started"
     INVOLVEMENT_UPDATED = "involvement.updated"
@@ -26,6 +30,9 @@ class Action(enum.StrEnum):
     BREAK_GLASS_STARTED = "break-glass.started"
     BREAK_GLASS_REVIEWED = "break-glass.reviewed"
     SHARING_AGREEMENT_CHANGED = "sharing-agreement.changed"
+    # Partner systems (11B)
+    FHIR_SUBMISSION = "fhir.submission"  # one per submission: the token (or command), what changed, whom
+    INVOLVEMENT_REVIEWED = "involvement.reviewed"
     # Objections (opt-out).
     OBJECTION_RECEIVED = "objection.received"
     OBJECTION_RECORDED = "objection.recorded"
@@ -56,4 +63,6 @@ FAMILIES = (
     ("regional-process", "Regional opt-out process"),
     ("api-token", "API tokens"),
     ("audit", "Audit trail exports"),
+    # Partner systems (11B)
+    ("fhir", "FHIR submissions (partner systems)"),
 )

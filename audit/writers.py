@@ -1,6 +1,7 @@
-"""The three ways a row reaches the audit trail: a change (`audit`), a look at a record (`record_access`) and
-a search (`record_search`). Callers pass values (the decision, the professional); nothing here reads another
-app, so every layer above can write to the trail.
+"""The ways a row reaches the audit trail: a change (`audit`), a look at a record (`record_access`), a page
+listing patients (`record_shown`: a search, "my patients") and IG's look-ups in admin (`record_admin_view`).
+Callers pass values (the decision, the professional); nothing here reads another app, so every layer above can
+write to the trail.
 """
 
 from .models import AccessBasis, AccessEvent, AccessOutcome, AuditEvent
@@ -42,20 +43,49 @@ def record_access(*, request, patient, decision, page, patient_id=None):
     )
 
 
-def record_search(*, request, professional, by, patients):
-    """Searches show demographics, so they are logged too: one row per patient found (none if none)."""
+def record_shown(*, request, professional, patients, page, basis=AccessBasis.NONE, record_none=False):
+    """A page that lists patients' demographics without opening a record (a search, "my patients", IG's pages in
+    admin) writes one AccessEvent per patient shown, once per page view, so each of them finds it in "who has
+    seen my record". With `record_none`, a page that showed nobody writes one row naming no patient (a search
+    that found no one is still a search). The path is kept without its query: search terms stay out of the trail.
+    """
+    user = request.user if getattr(request.user, "is_authenticated", False) else None
     common = {
-        "user_id": request.user.pk,
-        "user_email": request.user.email,
+        "user_id": user.pk if user else None,
+        "user_email": user.email if user else "",
         "professional_name": professional.name if professional else "",
         "organisation_code": professional.organisation.ods_code if professional else "",
         "outcome": AccessOutcome.ALLOWED,
-        "basis": AccessBasis.NONE,
-        "page": f"search:{by}",
+        "basis": basis,
+        "page": page,
         "path": request.path[:500],
         "request_id": getattr(request, "request_id", ""),
     }
-    AccessEvent.objects.bulk_create(
-        [AccessEvent(patient_id=p.pk, patient_nhs_number=p.nhs_number, **common) for p in patients]
-        or [AccessEvent(reason="no-match", **common)]
+    shown = {patient.pk: patient for patient in patients}  # once each, in the order shown
+    rows = [AccessEvent(patient_id=p.pk, patient_nhs_number=p.nhs_number, **common) for p in shown.values()]
+    if not rows and record_none:
+        rows = [AccessEvent(reason="no-match", **common)]
+    return AccessEvent.objects.bulk_create(rows)
+
+
+def record_search(*, request, professional, by, patients):
+    """Searches show demographics, so they are logged too: one row per patient found (none if none)."""
+    return record_shown(
+        request=request, professional=professional, patients=patients, page=f"search:{by}", record_none=True
+    )
+
+
+def record_admin_view(*, request, professional, patients, page, record_none=False):
+    """Patients' details shown in Django admin (IG's work: finding a patient, matching an objection, reviewing
+    break glass): basis "ig-admin", one row per patient shown, once per page view. Admin never shows clinical
+    entries; these rows put IG's look-ups beside everyone else's in "who has seen this record"."""
+    if not page.startswith("admin:"):
+        raise ValueError(f"an admin page name starts with 'admin:' (got {page!r})")
+    return record_shown(
+        request=request,
+        professional=professional,
+        patients=patients,
+        page=page,
+        basis=AccessBasis.IG_ADMIN,
+        record_none=record_none,
     )

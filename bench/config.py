@@ -6,6 +6,7 @@ DEBUG off: the numbers must be those of the code as it is served, not of Django'
 
 import os
 import secrets
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,9 +57,18 @@ def database_url(scale: Scale) -> str:
     return f"{server_url()}/{database_name(scale)}"
 
 
+# Production needs a cache every process shares and email that is delivered (settings refuse anything else with
+# DEBUG off): the bench's own Redis database, and messages written to files.
+BENCH_CACHE_URL = "redis://127.0.0.1:6379/13"
+BENCH_MAIL = str(Path(tempfile.gettempdir()) / "carerecord-bench-mail")
+
+
 def production_environment(scale: Scale) -> dict[str, str]:
     """Settings as a production server would have them, less TLS (plain HTTP on loopback or in-process)."""
     return {
+        "CACHE_URL": os.environ.get("BENCH_CACHE_URL") or BENCH_CACHE_URL,
+        "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+        "EMAIL_FILE_PATH": BENCH_MAIL,
         "DATABASE_URL": database_url(scale),
         "DEBUG": "0",
         "SECRET_KEY": os.environ.get("BENCH_SECRET_KEY") or secrets.token_urlsafe(50),

@@ -39,7 +39,9 @@ from tqdm import tqdm
 from .config import BENCH_PASSWORD, ROOT, SCALES, Scale, database_name, database_url, server_url
 
 # Bump when the dataset's shape changes: an older marker then means "build again".
-DATASET_VERSION = 5  # 5: apps re-cut (audit_*, directory_* tables), one initial migration per app
+# 5: apps re-cut (audit_*, directory_* tables), one initial migration per app; 6: the care-team grant is
+# `read_shared_record` (it was Django's `view_patient`), so a version-5 database holds grants nothing reads.
+DATASET_VERSION = 6
 
 # NHS numbers 9000000000-9999999999 are never issued (synthetic and test patients); the demo and the tests
 # use 999xxxxxxx, the bench 910xxxxxxx onwards, and FHIR ingest runs take fresh blocks from 980xxxxxxx.
@@ -357,7 +359,9 @@ def _organisations(scale: Scale) -> Directory:
         )
     for team in CareTeam.objects.all():
         directory.teams.setdefault(team.organisation_id, {})[team.name] = (team.pk, team.group_id)
-    directory.permission_id = Permission.objects.get(content_type__app_label="patients", codename="view_patient").pk
+    directory.permission_id = Permission.objects.get(
+        content_type__app_label="patients", codename="read_shared_record"
+    ).pk
     # The viewer: the first GP of the first practice, where the heavy patient is registered.
     directory.viewer_email = "gp.1@zzp0001.bench.carerecord.test"
     return directory

@@ -196,7 +196,7 @@ class Bench:
         conn = psycopg.connect(database_url(self.scale), autocommit=True)
         permission_id = conn.execute(
             """SELECT p.id FROM auth_permission p JOIN django_content_type c ON c.id = p.content_type_id
-               WHERE c.app_label = 'patients' AND p.codename = 'view_patient'"""
+               WHERE c.app_label = 'patients' AND p.codename = 'read_shared_record'"""
         ).fetchone()[0]
         floor = Floor(
             conn,

@@ -1,7 +1,9 @@
-"""Middleware: request ids, session limits, and the multi-factor requirement.
+"""Middleware: request ids, requests refused before any view, no caching of patient data, session limits,
+and the multi-factor requirement.
 
 Request ids: every response and every audit row of a request carry the same id, so IG can join the
-audit trail to server logs. A well-formed X-Request-ID from the load balancer is kept."""
+audit trail to server logs. A well-formed X-Request-ID is kept only from the load balancer (BEHIND_PROXY):
+otherwise anyone could choose the id their requests are audited under."""
 
 import re
 import time
@@ -13,8 +15,13 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
+from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
+
+from fhirapi.outcome import error
+from fhirapi.responses import outcome_response
 
 _VALID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
@@ -24,10 +31,45 @@ class RequestIdMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        incoming = request.headers.get("X-Request-ID", "")
+        incoming = request.headers.get("X-Request-ID", "") if settings.BEHIND_PROXY else ""
         request.request_id = incoming if _VALID.match(incoming) else uuid.uuid4().hex
         response = self.get_response(request)
         response["X-Request-ID"] = request.request_id
+        return response
+
+
+class RejectNulMiddleware:
+    """A NUL in the path or the query string is never meant (no URL of ours has one) and PostgreSQL refuses it
+    in text: 400 here, rather than a 500 from whichever query or audit row would have carried it."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        query = request.META.get("QUERY_STRING", "")
+        if "\x00" in request.path or "\x00" in query or "%00" in query:
+            if request.path.startswith("/fhir/"):
+                issue = error("invalid", "The URL holds a NUL character (%00).")
+                return outcome_response(request, [issue], 400)
+            return HttpResponseBadRequest("The address holds a NUL character (%00).", content_type="text/plain")
+        return self.get_response(request)
+
+
+class NoStoreMiddleware:
+    """Nothing that can show patient data is kept by a browser or a proxy: every response to a signed-in user
+    (record pages, search results, my patients, admin, htmx fragments) and every FHIR response carries
+    Cache-Control: no-store (with max-age=0, no-cache, must-revalidate, private) and Pragma: no-cache. Static
+    files (whitenoise, earlier in the chain) and public pages are cached as usual."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        signed_in = getattr(getattr(request, "user", None), "is_authenticated", False)
+        if signed_in or request.path.startswith(("/fhir/", "/admin/")):
+            add_never_cache_headers(response)
+            response["Pragma"] = "no-cache"
         return response
 
 

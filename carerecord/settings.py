@@ -1,8 +1,9 @@
 """Settings for carerecord, all read from the environment (see README and .env.example).
 
 One file on purpose: development and production differ only in environment values. Anything unsafe in
-production (DEBUG, a development SECRET_KEY) has to be asked for explicitly; `env()` raises
-ImproperlyConfigured when a required value is missing, so a misconfigured server fails at start-up.
+production (DEBUG, a development SECRET_KEY, a per-process cache, email that goes nowhere) has to be asked for
+explicitly; `env()` raises ImproperlyConfigured when a required value is missing, and so do the checks below
+when DEBUG is off, so a misconfigured server fails at start-up (gunicorn and every manage.py command alike).
 """
 
 from pathlib import Path
@@ -23,6 +24,14 @@ if not DEBUG and SECRET_KEY.startswith("django-insecure"):
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# Behind the documented TLS-terminating load balancer: its X-Forwarded-Proto, X-Forwarded-For and X-Request-ID
+# are trusted, and nothing else's. TRUSTED_PROXY_COUNT proxies append to X-Forwarded-For (see
+# carerecord/client_address.py, the one place the client's address is read).
+BEHIND_PROXY = env.bool("BEHIND_PROXY", default=False)
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=1) if BEHIND_PROXY else 0
+if TRUSTED_PROXY_COUNT < 0:
+    raise environ.ImproperlyConfigured("TRUSTED_PROXY_COUNT cannot be negative.")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -57,6 +66,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "carerecord.middleware.RequestIdMiddleware",
+    "carerecord.middleware.RejectNulMiddleware",
+    "carerecord.middleware.NoStoreMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -127,6 +138,9 @@ MFA_TOTP_ISSUER = env("SERVICE_NAME", default="London Shared Care Record")
 ACCOUNT_RATE_LIMITS = {
     "login_failed": env("LOGIN_FAILED_RATE_LIMIT", default="20/m/ip,5/15m/key"),
 }
+# allauth's "ip" is the client's address as carerecord.client_address reads it: X-Forwarded-For only behind
+# the proxy, that many entries from the right.
+ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT
 
 # Sessions: idle timeout (renewed by use, at most once a minute) and an absolute age, whichever comes first.
 SESSION_IDLE_MINUTES = env.int("SESSION_IDLE_MINUTES", default=15)
@@ -137,6 +151,9 @@ SESSION_RENEW_SECONDS = env.int("SESSION_RENEW_SECONDS", default=60)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+# django-ratelimit (the opt-out form) keys its "ip" by the same client address as allauth, on this cache.
+RATELIMIT_IP_META_KEY = "carerecord.client_address.client_address"
+RATELIMIT_USE_CACHE = "default"
 
 # django-guardian: object permissions live on direct-foreign-key tables; no anonymous user row.
 ANONYMOUS_USER_NAME = None
@@ -148,7 +165,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -163,10 +180,40 @@ STORAGES = {
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="carerecord@localhost")
+EMAIL_HOST = env("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+# For django.core.mail.backends.filebased.EmailBackend: the folder each message is written to.
+EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", default=None)
+
+# Production needs what is shared between processes and reaches people. A per-process cache gives each gunicorn
+# worker its own sign-in, opt-out and TOTP-replay counters (a limit of 5 becomes 5 per worker, and a TOTP code can
+# be replayed on another worker); the console and in-memory email backends drop the letters patients are owed.
+PER_PROCESS_CACHES = {"django.core.cache.backends.locmem.LocMemCache", "django.core.cache.backends.dummy.DummyCache"}
+NOWHERE_EMAIL_BACKENDS = {
+    "django.core.mail.backends.console.EmailBackend",
+    "django.core.mail.backends.locmem.EmailBackend",
+    "django.core.mail.backends.dummy.EmailBackend",
+}
+if not DEBUG and CACHES["default"]["BACKEND"] in PER_PROCESS_CACHES:
+    raise environ.ImproperlyConfigured(
+        "Set CACHE_URL to a shared cache (Redis, e.g. redis://127.0.0.1:6379/1) when DEBUG is off: "
+        f"{CACHES['default']['BACKEND']} is per process, so rate limits and TOTP replay protection would not hold."
+    )
+if not DEBUG and EMAIL_BACKEND in NOWHERE_EMAIL_BACKENDS:
+    raise environ.ImproperlyConfigured(
+        "Set EMAIL_BACKEND to one that delivers (django.core.mail.backends.smtp.EmailBackend with EMAIL_HOST, or "
+        f"the filebased backend with EMAIL_FILE_PATH) when DEBUG is off: {EMAIL_BACKEND} sends nothing."
+    )
+if EMAIL_BACKEND == "django.core.mail.backends.filebased.EmailBackend" and not EMAIL_FILE_PATH:
+    raise environ.ImproperlyConfigured("The filebased email backend needs EMAIL_FILE_PATH (a folder).")
 
 # Security headers and cookies: strict by default whenever DEBUG is off.
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_PROXY", default=False) else None
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_PROXY else None
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
@@ -199,13 +246,26 @@ RECORD_SUMMARY_ITEMS = env.int("RECORD_SUMMARY_ITEMS", default=5)
 RECORD_PAGE_SIZE = env.int("RECORD_PAGE_SIZE", default=25)
 SEARCH_MAX_RESULTS = env.int("SEARCH_MAX_RESULTS", default=50)
 
+# Logs never hold query strings (they may carry NHS numbers: GET /fhir/Patient?identifier=...). django.request
+# logs the path alone; runserver's request lines (django.server) are cut at the "?" by a filter. gunicorn's
+# access log is configured in the README's production recipe without the query string.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"no_query_string": {"()": "carerecord.logs.WithoutQueryString"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "server": {"format": "[%(asctime)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["no_query_string"]},
+        "server": {"class": "logging.StreamHandler", "formatter": "server", "filters": ["no_query_string"]},
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "django.server": {"handlers": ["server"], "level": "INFO", "propagate": False},
+    },
 }
 
 SERVICE_NAME = env("SERVICE_NAME", default="London Shared Care Record")
@@ -213,10 +273,15 @@ SERVICE_NAME = env("SERVICE_NAME", default="London Shared Care Record")
 # Emergency ("break glass") access lasts this long for one patient, then ends by itself.
 BREAK_GLASS_HOURS = env.float("BREAK_GLASS_HOURS", default=4)
 
-# Public opt-out form: submissions allowed from one address per hour.
+# Public opt-out form: submissions allowed from one client address (carerecord.client_address) per hour.
 OPTOUT_REQUESTS_PER_HOUR = env.int("OPTOUT_REQUESTS_PER_HOUR", default=5)
 
 # FHIR: organisations created from an unknown ODS code are placed in this region until IG corrects them,
 # and partners' transaction bundles may be larger than Django's 2.5 MB default.
 FHIR_DEFAULT_REGION = env("FHIR_DEFAULT_REGION", default="NCL")
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=20 * 1024 * 1024)
+
+# Personal (reading) API tokens expire after this many hours unless IG set another lifetime.
+PERSONAL_TOKEN_HOURS = env.int("PERSONAL_TOKEN_HOURS", default=8)
+# A relationship a partner system asserts (FHIR CareTeam) is due for IG review after this many days.
+INVOLVEMENT_REVIEW_DAYS = env.int("INVOLVEMENT_REVIEW_DAYS", default=365)

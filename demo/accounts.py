@@ -13,11 +13,15 @@ Role = Professional.Role
 
 DEMO_PASSWORD = "carerecord-demo-2026"  # noqa: S105 - documented demo password; seed_demo refuses without DEBUG
 IG_GROUP = "Information governance"
-# What IG may do in admin besides viewing everything in audit, directory, patients, sharing and
-# optout: administer who takes
-# part and who is involved (grants go through sharing.actions), review break glass, process objections.
-# Audit trails stay view-only; clinical entries are never edited by hand.
+# What IG may do in admin besides viewing everything in audit, directory, sharing and optout, and finding a
+# patient's demographics (`patients.view_patient`, each look audited): administer who takes part and who is
+# involved (grants go through sharing.actions), review break glass, process objections. Audit trails stay
+# view-only. Clinical entries are not in admin at all, and IG hold no permission on any of them: reading a record
+# takes a care relationship (or break glass), as for everyone. Nor do IG hold `patients.read_shared_record`,
+# which is only ever granted per patient, to a care team's group.
+IG_VIEWS = ("audit", "directory", "sharing", "optout")
 IG_PERMISSIONS = (
+    "patients.view_patient",
     "directory.add_organisation",
     "directory.change_organisation",
     "sharing.add_sharingagreement",
@@ -40,10 +44,7 @@ IG_PERMISSIONS = (
 def information_governance_group():
     """The IG officers' Django group, with exactly the permissions above (created or brought up to date)."""
     group, _ = Group.objects.get_or_create(name=IG_GROUP)
-    granted = Q(
-        content_type__app_label__in=["audit", "directory", "patients", "sharing", "optout"],
-        codename__startswith="view_",
-    )
+    granted = Q(content_type__app_label__in=IG_VIEWS, codename__startswith="view_")
     for permission in IG_PERMISSIONS:
         app_label, codename = permission.split(".")
         granted |= Q(content_type__app_label=app_label, codename=codename)

@@ -1,15 +1,20 @@
 """Django admin for the directory: organisations, professionals, care teams and their members, API tokens.
 
 Every save goes through `directory.actions`, so each change is audited and team memberships keep the team's
-Django group (its access) in step.
+Django group (its access) in step. The rules those actions keep (nobody changes their own profile's
+organisation or active flag, or switches off their own organisation; members work for their team's
+organisation) are form errors here. Django's user admin is wrapped only to name who switched an account off.
 """
+
+import datetime
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Count, Q
+from django.utils import timezone
 
 from . import actions
 from .models import ApiToken, CareTeam, CareTeamMembership, Organisation, Professional
@@ -17,14 +22,49 @@ from .models import ApiToken, CareTeam, CareTeamMembership, Organisation, Profes
 # --- organisations --------------------------------------------------------------------------------------------
 
 
+class OrganisationForm(forms.ModelForm):
+    changed_by = None  # the signed-in user: set per request by OrganisationAdmin.get_form
+
+    def clean(self):
+        cleaned = super().clean()
+        try:
+            actions.check_organisation_change(
+                by=self.changed_by, organisation=self.instance, changed=self.changed_data, active=cleaned.get("active")
+            )
+        except PermissionDenied as refused:
+            raise ValidationError(str(refused)) from None
+        return cleaned
+
+
 @admin.register(Organisation)
 class OrganisationAdmin(admin.ModelAdmin):
-    list_display = ("name", "ods_code", "kind", "region", "active")
-    list_filter = ("kind", "region", "active")
+    """`listed` (on the public partners page) changes only through the two admin actions, each audited:
+    organisations a feed adds wait, unlisted, until IG approve them."""
+
+    list_display = ("name", "ods_code", "kind", "region", "active", "listed")
+    list_filter = ("listed", "kind", "region", "active")
     search_fields = ("name", "ods_code")
+    actions = ["approve_listing", "remove_listing"]
+    readonly_fields = ("listed",)  # an organisation IG add is listed; the actions change it
+    form = OrganisationForm
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        form.changed_by = request.user  # a class made for this request
+        return form
 
     def save_model(self, request, obj, form, change):
         actions.save_organisation(by=request.user, organisation=obj, changed=form.changed_data)
+
+    @admin.action(description="Approve: list the selected organisations on the partners page", permissions=["change"])
+    def approve_listing(self, request, queryset):
+        for organisation in queryset.filter(listed=False):
+            actions.set_organisation_listed(by=request.user, organisation=organisation, listed=True)
+
+    @admin.action(description="Take the selected organisations off the partners page", permissions=["change"])
+    def remove_listing(self, request, queryset):
+        for organisation in queryset.filter(listed=True):
+            actions.set_organisation_listed(by=request.user, organisation=organisation, listed=False)
 
 
 # --- professionals ------------------------------------------------------------------------------------------------
@@ -58,11 +98,23 @@ class ProfessionalCreationForm(forms.ModelForm):
         return email
 
 
+class ProfessionalChangeForm(forms.ModelForm):
+    changed_by = None  # the signed-in user: set per request by ProfessionalAdmin.get_form
+
+    def clean(self):
+        cleaned = super().clean()
+        try:
+            actions.check_professional_change(by=self.changed_by, professional=self.instance, changed=self.changed_data)
+        except PermissionDenied as refused:
+            raise ValidationError(str(refused)) from None
+        return cleaned
+
+
 class ProfessionalMembershipInline(admin.TabularInline):
     """Which teams a professional is in; memberships are changed on the care team, where access is granted."""
 
     model = CareTeamMembership
-    fields = ("team", "role_in_team")
+    fields = ("team", "role_in_team", "review_on")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -108,9 +160,10 @@ class ProfessionalAdmin(admin.ModelAdmin):
         return ("user",) if obj else ()
 
     def get_form(self, request, obj=None, **kwargs):
-        if obj is None:
-            kwargs["form"] = ProfessionalCreationForm
-        return super().get_form(request, obj, **kwargs)
+        kwargs["form"] = ProfessionalCreationForm if obj is None else ProfessionalChangeForm
+        form = super().get_form(request, obj, **kwargs)
+        form.changed_by = request.user  # a class made for this request
+        return form
 
     def get_inlines(self, request, obj):
         return self.inlines if obj else []
@@ -138,10 +191,32 @@ class ProfessionalAdmin(admin.ModelAdmin):
 
 
 class CareTeamMembershipInline(admin.TabularInline):
+    """A member must work for the team's organisation (CareTeamMembership.clean: an error on the row)."""
+
     model = CareTeamMembership
-    fields = ("professional", "role_in_team")
+    fields = ("professional", "role_in_team", "review_on")
     autocomplete_fields = ("professional",)
     extra = 0
+
+
+class ReviewFilter(admin.SimpleListFilter):
+    """Memberships that should have been checked by now (and those coming up), so they do not outlive the job."""
+
+    title = "review"
+    parameter_name = "review"
+
+    def lookups(self, request, model_admin):
+        return [("overdue", "Overdue"), ("due", "Due in the next 30 days"), ("none", "No review date")]
+
+    def queryset(self, request, queryset):
+        today = timezone.localdate()
+        if self.value() == "overdue":
+            return queryset.filter(review_on__lt=today)
+        if self.value() == "due":
+            return queryset.filter(review_on__gte=today, review_on__lte=today + datetime.timedelta(days=30))
+        if self.value() == "none":
+            return queryset.filter(review_on=None)
+        return queryset
 
 
 @admin.register(CareTeam)
@@ -177,12 +252,22 @@ class CareTeamAdmin(admin.ModelAdmin):
                     team=team,
                     professional=membership.professional,
                     role_in_team=membership.role_in_team,
+                    review_on=membership.review_on,
                 )
             else:
-                actions.change_member_role(by=request.user, membership=membership, role_in_team=membership.role_in_team)
+                actions.change_member_role(
+                    by=request.user,
+                    membership=membership,
+                    role_in_team=membership.role_in_team,
+                    review_on=membership.review_on,
+                )
         for membership in formset.new_objects:
             created = actions.add_team_member(
-                by=request.user, team=team, professional=membership.professional, role_in_team=membership.role_in_team
+                by=request.user,
+                team=team,
+                professional=membership.professional,
+                role_in_team=membership.role_in_team,
+                review_on=membership.review_on,
             )
             membership.pk = created.pk
 
@@ -197,8 +282,8 @@ class CareTeamAdmin(admin.ModelAdmin):
 
 @admin.register(CareTeamMembership)
 class CareTeamMembershipAdmin(admin.ModelAdmin):
-    list_display = ("professional", "team", "organisation", "role_in_team")
-    list_filter = ("team__kind", "team__organisation__region")
+    list_display = ("professional", "team", "organisation", "role_in_team", "review_on")
+    list_filter = (ReviewFilter, "team__kind", "team__organisation__region")
     search_fields = (
         "professional__user__email",
         "professional__user__last_name",
@@ -219,10 +304,16 @@ class CareTeamMembershipAdmin(admin.ModelAdmin):
                 actions.remove_team_member(by=request.user, membership=previous)
                 change = False
             if change:
-                actions.change_member_role(by=request.user, membership=obj, role_in_team=obj.role_in_team)
+                actions.change_member_role(
+                    by=request.user, membership=obj, role_in_team=obj.role_in_team, review_on=obj.review_on
+                )
                 return
             created = actions.add_team_member(
-                by=request.user, team=obj.team, professional=obj.professional, role_in_team=obj.role_in_team
+                by=request.user,
+                team=obj.team,
+                professional=obj.professional,
+                role_in_team=obj.role_in_team,
+                review_on=obj.review_on,
             )
             obj.pk, obj._state.adding = created.pk, False
 
@@ -237,12 +328,54 @@ class CareTeamMembershipAdmin(admin.ModelAdmin):
 # --- API tokens ---------------------------------------------------------------------------------------------------
 
 
+class ApiTokenCreationForm(forms.ModelForm):
+    lifetime_hours = forms.IntegerField(
+        label="Lifetime (hours)",
+        min_value=1,
+        required=False,
+        help_text="A professional's token always expires: empty means the default "
+        f"({actions.personal_token_hours():g} hours). An organisation's token: empty means until revoked.",
+    )
+
+    class Meta:
+        model = ApiToken
+        fields = ("name", "organisation", "user", "lifetime_hours")
+
+    def clean(self):
+        cleaned = super().clean()
+        hours = cleaned.get("lifetime_hours")
+        if hours is None and cleaned.get("user"):
+            hours = actions.personal_token_hours()
+        cleaned["hours"] = hours
+        # What create_api_token will set, so that the model's checks (a personal token expires) see it.
+        self.instance.expires_at = timezone.now() + datetime.timedelta(hours=hours) if hours else None
+        return cleaned
+
+
+class TokenStateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("usable", "Usable"), ("expired", "Expired"), ("revoked", "Revoked")]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        if self.value() == "usable":
+            return queryset.filter(Q(expires_at=None) | Q(expires_at__gt=now), revoked_at=None)
+        if self.value() == "expired":
+            return queryset.filter(expires_at__lte=now, revoked_at=None)
+        if self.value() == "revoked":
+            return queryset.exclude(revoked_at=None)
+        return queryset
+
+
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
     """Tokens are created here and shown once; afterwards they can only be revoked (kept for the record)."""
 
-    list_display = ("name", "prefix", "organisation", "user", "created_at", "last_used_at", "revoked_at")
-    list_filter = (("revoked_at", admin.EmptyFieldListFilter), "organisation__kind")
+    list_display = ("name", "prefix", "organisation", "user", "created_at", "expires_at", "last_used_at", "revoked_at")
+    list_filter = (TokenStateFilter, "organisation__kind")
     search_fields = ("name", "=prefix", "organisation__ods_code", "organisation__name", "user__email")
     list_select_related = ("organisation", "user")
     autocomplete_fields = ("organisation",)
@@ -251,8 +384,13 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     def get_fields(self, request, obj=None):
         if obj is None:
-            return ("name", "organisation", "user")
-        return ("name", "prefix", "organisation", "user", "created_at", "last_used_at", "revoked_at")
+            return ApiTokenCreationForm.Meta.fields
+        return ("name", "prefix", "organisation", "user", "created_at", "expires_at", "last_used_at", "revoked_at")
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = ApiTokenCreationForm
+        return super().get_form(request, obj, **kwargs)
 
     def get_readonly_fields(self, request, obj=None):
         return self.get_fields(request, obj) if obj else ()
@@ -262,7 +400,11 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         token, secret = actions.create_api_token(
-            by=request.user, name=obj.name, organisation=obj.organisation, user=obj.user
+            by=request.user,
+            name=obj.name,
+            organisation=obj.organisation,
+            user=obj.user,
+            hours=form.cleaned_data["hours"],
         )
         obj.pk, obj._state.adding = token.pk, False
         messages.warning(request, f"Copy the token now: it will not be shown again. {secret}")
@@ -271,3 +413,20 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def revoke(self, request, queryset):
         for token in queryset.filter(revoked_at__isnull=True):
             actions.revoke_api_token(by=request.user, token=token)
+
+
+# --- sign-in accounts ---------------------------------------------------------------------------------------------
+
+User = get_user_model()
+if admin.site.is_registered(User):
+    _UserAdmin = type(admin.site._registry[User])
+    admin.site.unregister(User)
+
+    @admin.register(User)
+    class AccountAdmin(_UserAdmin):
+        """Django's user admin, naming who switched an account off: `directory.signals` then ends its sessions
+        and revokes its tokens, and the audit row names them."""
+
+        def save_model(self, request, obj, form, change):
+            obj._carerecord_changed_by = request.user
+            super().save_model(request, obj, form, change)

@@ -8,7 +8,10 @@ class DirectoryConfig(AppConfig):
     def ready(self):
         from audit import subjects
 
+        from . import signals
         from .models import Organisation
+
+        signals.connect()
 
         subjects.register(
             organisation_names=lambda codes: dict(

@@ -1,13 +1,18 @@
 """Who takes part: organisations (by ODS code), professionals, care teams and their members, API tokens.
 
 A care team owns a Django group: the sharing app grants that group access to the patients the team is
-involved with, and a team's members are the group's users.
+involved with, and a team's members are the group's users. A member works for the team's organisation
+(CareTeamMembership.clean, directory.actions.add_team_member).
+
+Organisations a feed adds (an ODS code a sender mentions that is not known here) are not `listed`: the public
+partners page shows only organisations IG have created or approved. Personal API tokens expire.
 """
 
 import uuid
 
 from django.conf import settings
 from django.contrib.auth.models import Group
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db import models
 from django.utils import timezone
 
@@ -38,6 +43,11 @@ class Organisation(models.Model):
     region = models.CharField(max_length=3, choices=Region.choices)
     address = models.TextField(blank=True)
     active = models.BooleanField(default=True)
+    listed = models.BooleanField(
+        "listed on the partners page",
+        default=True,
+        help_text="Shown on the public partners page. Organisations added by a feed are not, until IG approve them.",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -115,6 +125,9 @@ class CareTeamMembership(models.Model):
     team = models.ForeignKey(CareTeam, on_delete=models.CASCADE, related_name="memberships")
     professional = models.ForeignKey(Professional, on_delete=models.CASCADE, related_name="memberships")
     role_in_team = models.CharField(max_length=200, blank=True)
+    review_on = models.DateField(
+        null=True, blank=True, help_text="When IG next check that this person still belongs in the team."
+    )
 
     class Meta:
         ordering = ["professional__user__last_name"]
@@ -122,6 +135,26 @@ class CareTeamMembership(models.Model):
 
     def __str__(self):
         return f"{self.professional.name} in {self.team.name}"
+
+    def clean(self):
+        super().clean()
+        try:
+            team, professional = self.team, self.professional
+        except ObjectDoesNotExist:
+            return  # the missing field has an error of its own
+        check_same_organisation(team, professional)
+
+
+def check_same_organisation(team, professional):
+    """A team's members work for the team's organisation: membership is access to the team's patients, and
+    "their own organisation's entries" must mean the team's."""
+    if professional.organisation_id != team.organisation_id:
+        raise ValidationError(
+            {
+                "professional": f"{professional.name} works for {professional.organisation.name}, not "
+                f"{team.organisation.name}: only the team's own organisation's staff can be members."
+            }
+        )
 
 
 class ApiToken(models.Model):
@@ -142,6 +175,9 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="A professional's token always expires; an organisation's may not."
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -149,7 +185,11 @@ class ApiToken(models.Model):
             models.CheckConstraint(
                 condition=models.Q(organisation__isnull=True) ^ models.Q(user__isnull=True),
                 name="apitoken_one_owner",
-            )
+            ),
+            models.CheckConstraint(
+                condition=models.Q(user__isnull=True) | models.Q(expires_at__isnull=False),
+                name="apitoken_personal_expires",
+            ),
         ]
 
     def __str__(self):
@@ -158,4 +198,4 @@ class ApiToken(models.Model):
 
     @property
     def active(self):
-        return self.revoked_at is None
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > timezone.now())

@@ -6,13 +6,25 @@ Bundle is all or nothing: any error rolls the whole of it back. A batch or colle
 and reports the others. A resource type the record has no place for (List, Provenance, Immunization...) is
 reported as a warning and not imported; it does not fail a transaction, since UK Core bundles routinely
 carry such resources alongside the ones that matter here.
+
+Every submission writes one AuditEvent (`fhir.submission`), whatever became of it: who sent it (the token, by id,
+prefix and name, and its organisation; or the command and its operator), through what (`channel`), what became
+of each resource type (created / updated / unchanged / rejected) and which patients it touched (ids, the first
+PATIENTS_LISTED, and how many; those named only by refused entries apart, as `refused_patients`). With one
+patient in all, the row's patient is that patient (admin's patient filter finds it). The actor is the partner
+system itself (`auth.token_actor`). An applied submission is audited inside its transaction; one rolled back,
+after it (nothing else of it remains). The row costs one INSERT per submission, never a query per resource.
 """
 
+import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from django.db import transaction
 from django.utils import timezone
+
+from audit.names import Action
+from audit.writers import audit
 
 from .context import Context, Unmappable
 from .mapping import DIRECTORY_TYPES, ENTRY_MAPPERS, HANDLED_TYPES
@@ -23,10 +35,35 @@ from .mapping.teams import save_care_teams
 from .outcome import Issue, error, information, warning
 from .parse import Entry, Submission, Unreadable
 from .references import entry_key
-from .upsert import REJECTED, strongest, upsert
+from .upsert import CREATED, REJECTED, UNCHANGED, UPDATED, strongest, upsert
 
 ACCEPTED_BUNDLES = {"transaction", "batch", "collection", "document"}
 WRITE_METHODS = {"POST", "PUT"}
+PATIENTS_LISTED = 50  # patient ids named in a submission's audit row (the count is always there)
+STATUSES = (CREATED, UPDATED, UNCHANGED, REJECTED)
+
+
+@dataclass(frozen=True)
+class Channel:
+    """How a submission arrived, for its audit row: an organisation's API token over HTTP (`token`, the
+    `endpoint` and request id), or a management command (`command`, and its operator where known). `actor` is
+    whom the audit trail names as making the change: the token's label, or the operator's account."""
+
+    actor: object = None
+    token: object = None
+    endpoint: str = ""
+    request_id: str = ""
+    command: str = ""
+    operator: str = ""
+    source: str = ""  # for a command: the file(s) it read
+    run: str = ""  # for a command: one id for every submission of one run
+
+
+@dataclass(frozen=True)
+class SubmissionTarget:
+    """An audit row's target: the submission, by its request id (sent back as X-Request-ID) or a fresh id."""
+
+    pk: str
 
 
 @dataclass
@@ -38,6 +75,7 @@ class Outcome:
     status: str = ""
     stale: bool = False
     issues: list[Issue] = field(default_factory=list)
+    patient_id: object = None  # whose record it joined, where known (for the submission's audit row)
 
     @property
     def resource_type(self) -> str:
@@ -90,32 +128,103 @@ class _RollBack(Exception):
     pass
 
 
-def ingest(submission: Submission, *, organisation, now=None) -> IngestReport:
+def ingest(submission: Submission, *, organisation, channel: Channel | None = None, now=None) -> IngestReport:
+    channel = channel or Channel()
     if submission.bundle_type is not None and submission.bundle_type not in ACCEPTED_BUNDLES:
-        raise Unreadable(
-            [
-                error(
-                    "not-supported",
-                    f"A {submission.bundle_type} Bundle cannot be imported: send a transaction, batch or collection.",
-                    "Bundle.type",
-                )
-            ]
-        )
+        issues = [
+            error(
+                "not-supported",
+                f"A {submission.bundle_type} Bundle cannot be imported: send a transaction, batch or collection.",
+                "Bundle.type",
+            )
+        ]
+        audit_unread(organisation=organisation, channel=channel, issues=issues, bundle_type=submission.bundle_type)
+        raise Unreadable(issues)
     report = IngestReport(submission.bundle_type, [Outcome(entry) for entry in submission.entries])
     _check(report.outcomes)
     if report.atomic and report.errors:
         report.applied = False
+        _audit_submission(report, organisation, channel)
         return report
     full_urls = {o.entry.full_url: o.key for o in report.outcomes if o.key and o.entry.full_url}
     ctx = Context(organisation=organisation, now=now or timezone.now(), full_urls=full_urls)
     try:
         with transaction.atomic():
-            _apply([o for o in report.outcomes if o.key and not o.status], ctx)
+            _apply([o for o in report.outcomes if o.key and not o.status], ctx, channel)
             if report.atomic and report.errors:
                 raise _RollBack
+            _find_patients(report.outcomes, ctx)
+            _audit_submission(report, organisation, channel)
     except _RollBack:
         report.applied = False
+        _audit_submission(report, organisation, channel)
     return report
+
+
+def _find_patients(outcomes: list[Outcome], ctx: Context) -> None:
+    """Whose record each outcome joined, from what the stages resolved (no queries)."""
+    for outcome in outcomes:
+        if outcome.patient_id is not None or outcome.status in ("", REJECTED) or outcome.entry.resource is None:
+            continue
+        if outcome.entry.resource_type == "Patient":
+            outcome.patient_id = ctx.patients.get(outcome.key)
+            continue
+        for reference in patient_references(outcome.entry.resource):
+            try:
+                outcome.patient_id = ctx.patient_id(reference, "")
+                break
+            except Unmappable:
+                continue
+
+
+def _submission_detail(organisation, channel: Channel, bundle_type) -> dict:
+    detail = {"organisation": organisation.ods_code, "organisation_id": organisation.pk}
+    if channel.token is not None:
+        token = channel.token
+        detail.update(token=token.pk, token_prefix=token.prefix, token_name=token.name)
+    if channel.endpoint:
+        detail["endpoint"] = channel.endpoint
+    if channel.command:
+        detail.update(command=channel.command, operator=channel.operator, source=channel.source, run=channel.run)
+    detail["bundle_type"] = bundle_type or "(resource)"
+    return detail
+
+
+def _write_submission_audit(channel: Channel, detail: dict, patient_id=None):
+    target = SubmissionTarget(pk=channel.request_id or uuid.uuid4().hex)
+    # What the sender controls (the path, echoes of its body) may hold NUL, which PostgreSQL's JSON refuses.
+    detail = {key: str(value).replace("\x00", "\\x00") for key, value in detail.items()}
+    return audit(by=channel.actor, action=Action.FHIR_SUBMISSION, target=target, patient_id=patient_id, **detail)
+
+
+def _audit_submission(report: IngestReport, organisation, channel: Channel):
+    """The submission's one audit row: counts per resource type, and the patients it touched if applied."""
+    detail = _submission_detail(organisation, channel, report.bundle_type)
+    detail["applied"] = report.applied
+    detail["entries"] = len(report.outcomes)
+    for resource_type, counter in sorted(report.counts().items()):
+        detail[f"count:{resource_type}"] = " ".join(f"{s}={counter[s]}" for s in STATUSES if counter[s])
+    touched, refused = [], []
+    for outcome in report.outcomes:
+        if outcome.patient_id is not None:
+            (refused if outcome.status == REJECTED or not report.applied else touched).append(str(outcome.patient_id))
+    touched, refused = list(dict.fromkeys(touched)), list(dict.fromkeys(refused))
+    detail["patient_count"] = len(touched)
+    detail["patients"] = ",".join(touched[:PATIENTS_LISTED])
+    if refused:  # named by entries that were refused (a care relationship it may not assert, say)
+        detail["refused_patient_count"] = len(refused)
+        detail["refused_patients"] = ",".join(refused[:PATIENTS_LISTED])
+    named = set(touched) | set(refused)
+    return _write_submission_audit(channel, detail, patient_id=named.pop() if len(named) == 1 else None)
+
+
+def audit_unread(*, organisation, channel: Channel, issues: list[Issue], bundle_type=None):
+    """A submission refused before any entry was looked at (unreadable, too large, not what the URL says):
+    audited too, since it came from a valid token, with what was wrong."""
+    detail = _submission_detail(organisation, channel, bundle_type)
+    detail.update(applied=False, entries=0, patient_count=0, patients="")
+    detail["refused"] = "; ".join(issue.diagnostics for issue in issues)[:500]
+    return _write_submission_audit(channel, detail)
 
 
 def _check(outcomes: list[Outcome]) -> None:
@@ -157,7 +266,7 @@ def _check(outcomes: list[Outcome]) -> None:
                 seen.add(key)
 
 
-def _apply(outcomes: list[Outcome], ctx: Context) -> None:
+def _apply(outcomes: list[Outcome], ctx: Context, channel: Channel) -> None:
     by_type = defaultdict(list)
     for outcome in outcomes:
         by_type[outcome.entry.resource_type].append(outcome)
@@ -167,7 +276,7 @@ def _apply(outcomes: list[Outcome], ctx: Context) -> None:
     ctx.load_patients(reference for o in clinical for reference in patient_references(o.entry.resource))
     _save_entries([o for o in clinical if o.entry.resource_type in ENTRY_MAPPERS], ctx)
     save_results(by_type["DiagnosticReport"], by_type["Observation"], ctx)
-    save_care_teams(by_type["CareTeam"], ctx)
+    save_care_teams(by_type["CareTeam"], ctx, token=channel.token, actor=channel.actor)
 
 
 def patient_references(resource):
@@ -192,6 +301,7 @@ def _save_entries(outcomes: list[Outcome], ctx: Context) -> None:
             continue
         rows[model][outcome.key] = fields
         owners[model, outcome.key] = outcome
+        outcome.patient_id = fields.get("patient_id")
     for model, model_rows in rows.items():
         for key, upserted in upsert(model, model_rows, organisation_id=ctx.organisation.pk, now=ctx.now).items():
             owners[model, key].finish(upserted.status, stale=upserted.stale)

@@ -1,6 +1,7 @@
 """OperationOutcome builders: every problem the API reports is an issue with a FHIR issue-type code and, where
 one element is to blame, its FHIRPath `expression` — never a bare error string, and never silence."""
 
+import re
 from dataclasses import dataclass
 
 from fhir.resources.R4B.operationoutcome import OperationOutcome
@@ -13,6 +14,11 @@ class Issue:
     code: str  # FHIR issue-type: invalid, required, not-found, not-supported, security, duplicate, ...
     diagnostics: str
     expression: str = ""
+
+    def __post_init__(self):
+        # What was sent may be quoted here, so an issue never holds what JSONB, XML or UTF-8 cannot carry.
+        object.__setattr__(self, "diagnostics", printable(self.diagnostics))
+        object.__setattr__(self, "expression", printable(self.expression))
 
     @property
     def is_error(self) -> bool:
@@ -29,6 +35,15 @@ def warning(code: str, diagnostics: str, expression: str = "") -> Issue:
 
 def information(diagnostics: str, expression: str = "") -> Issue:
     return Issue("information", "informational", diagnostics, expression)
+
+
+# What JSON (as UTF-8) or XML 1.0 cannot carry: diagnostics and expressions quote what was sent, which may hold it.
+UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def printable(text: str) -> str:
+    """`text` with each character JSON or XML cannot carry written as a \\uXXXX escape."""
+    return UNPRINTABLE.sub(lambda match: f"\\u{ord(match[0]):04x}", text)
 
 
 def operation_outcome(issues: list[Issue]) -> OperationOutcome:

@@ -2,18 +2,30 @@
 
 A Bundle's entries are validated one by one rather than as one Bundle model, so that a batch can accept the
 good entries and report the bad ones, each with an `expression` naming the element at fault.
+
+What cannot be read at all (not JSON or XML, nested deeper than MAX_DEPTH) is `Unreadable` (400). A resource
+that fails FHIR validation carries its issues (400). A valid resource whose content the record cannot hold is
+`unprocessable` (422), with the element named: a string with a character that neither PostgreSQL nor FHIR XML
+can carry (NUL, other C0 controls, lone surrogates, U+FFFE/U+FFFF), or a date and time so near year 1 or 9999
+that converting it to UTC or local time overflows. Both checks walk the resource only when a cheap scan of the
+body finds something that could be such a value, so a normal bundle pays nothing for them.
 """
 
+import datetime
 import json
+import re
+import uuid
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.resource import Resource
 from lxml import etree
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from .outcome import Issue, error, from_validation_error
+from .outcome import UNPRINTABLE, Issue, error, from_validation_error, printable
 
 JSON = "application/fhir+json"
 XML = "application/fhir+xml"
@@ -21,6 +33,21 @@ FHIR_NS = "http://hl7.org/fhir"
 _NS = {"f": FHIR_NS}
 # No entity expansion, no network, no huge trees: the body comes from outside.
 _XML_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, remove_comments=True)
+# Real resources nest about 15 levels (UK Core's examples: 9 XML elements); validation and serialisation recurse.
+MAX_DEPTH = 64
+
+# Characters XML 1.0 cannot carry, PostgreSQL refuses (NUL) or UTF-8 cannot encode (lone surrogates).
+UNSTORABLE = UNPRINTABLE
+# In a JSON body they arrive as \u escapes (raw control characters are already invalid JSON); U+FFFE/F raw too.
+_MAYBE_UNSTORABLE = re.compile(rb"\\u00[01]|\\u[dD][89a-fA-F]|\\u[fF]{3}[eEfF]|\xef\xbf[\xbe\xbf]")
+# Only a moment in year 1 or 9999 can overflow when moved by a time-zone offset.
+_MAYBE_EXTREME_JSON = re.compile(rb'"(?:0001|9999)[-"]')
+_MAYBE_EXTREME_XML = re.compile(rb"""value\s*=\s*["'](?:0001|9999)[-"']""")
+_MOMENT = re.compile(
+    r"(?P<year>\d{4})(?:-(?P<month>\d{2})(?:-(?P<day>\d{2})"
+    r"(?:T(?P<hour>\d{2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?:\.\d+)?)?(?P<zone>Z|[+-]\d{2}:\d{2}))?)?)?"
+)
+_DAY = datetime.timedelta(days=1)
 
 
 @dataclass
@@ -35,6 +62,8 @@ class Entry:
     url: str = ""
     expression: str = ""  # where it sits in what was sent, e.g. "Bundle.entry[3].resource"
     issues: list[Issue] = field(default_factory=list)
+    # Valid FHIR, but content the record cannot hold (see the module docstring): 422 rather than 400.
+    unprocessable: bool = False
 
 
 @dataclass
@@ -77,15 +106,54 @@ def resource_class(resource_type: str):
 # JSON
 
 
+def _too_deep() -> Unreadable:
+    return Unreadable([error("structure", f"The body is nested more than {MAX_DEPTH} levels deep.")])
+
+
+def _depth_exceeds(data, limit: int) -> bool:
+    """Whether JSON `data` nests more than `limit` lists and objects deep (without recursing)."""
+    stack = [(data, 1)]
+    while stack:
+        item, level = stack.pop()
+        if level > limit:
+            return True
+        if isinstance(item, dict):
+            stack.extend((value, level + 1) for value in item.values() if isinstance(value, dict | list))
+        elif isinstance(item, list):
+            stack.extend((value, level + 1) for value in item if isinstance(value, dict | list))
+    return False
+
+
+@dataclass(frozen=True)
+class _Scan:
+    """What the cheap scan of the body found worth a closer look."""
+
+    unstorable: bool = False
+    extreme: bool = False
+    nulls: bool = False  # a null in the JSON: perhaps a repeated primitive with no value
+
+    def __bool__(self) -> bool:
+        return self.unstorable or self.extreme
+
+
 def _read_json(body: bytes) -> Submission:
     try:
         data = json.loads(body)
+    except RecursionError as exc:
+        raise _too_deep() from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise Unreadable([error("invalid", f"The body is not valid JSON: {exc}")]) from exc
+    if _depth_exceeds(data, MAX_DEPTH):
+        raise _too_deep()
     if not isinstance(data, dict) or not isinstance(data.get("resourceType"), str):
         raise Unreadable([error("required", "A FHIR resource needs a resourceType.", "resourceType")])
+    scan = _Scan(
+        unstorable=bool(_MAYBE_UNSTORABLE.search(body)),
+        extreme=bool(_MAYBE_EXTREME_JSON.search(body)),
+        nulls=b"null" in body,
+    )
     if data["resourceType"] != "Bundle":
-        return Submission(None, [_json_entry(0, data, data["resourceType"])])
+        return Submission(None, [_json_entry(0, data, data["resourceType"], scan)])
     entries = data.get("entry") or []
     if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
         raise Unreadable([error("structure", "Bundle.entry must be a list of entries.", "Bundle.entry")])
@@ -93,6 +161,10 @@ def _read_json(body: bytes) -> Submission:
         bundle = Bundle.model_validate({key: value for key, value in data.items() if key != "entry"})
     except ValidationError as exc:
         raise Unreadable(from_validation_error(exc, "Bundle")) from exc
+    except (TypeError, AttributeError, ValueError, KeyError) as exc:
+        raise Unreadable([error("invalid", f"The Bundle is not valid FHIR: {type(exc).__name__}.", "Bundle")]) from exc
+    if scan.unstorable and UNSTORABLE.search(str(bundle.type)):
+        raise Unreadable([error("invalid", "Bundle.type holds a character that cannot be stored.", "Bundle.type")])
     parsed = []
     for index, raw in enumerate(entries):
         expression = f"Bundle.entry[{index}]"
@@ -100,7 +172,7 @@ def _read_json(body: bytes) -> Submission:
         if problems:
             parsed.append(Entry(index, "", expression=f"{expression}.resource", issues=problems))
             continue
-        item = _json_entry(index, raw.get("resource"), f"{expression}.resource")
+        item = _json_entry(index, raw.get("resource"), f"{expression}.resource", scan)
         item.full_url = raw.get("fullUrl") or ""
         request = raw.get("request") or {}
         item.method, item.url = request.get("method") or "", request.get("url") or ""
@@ -109,6 +181,7 @@ def _read_json(body: bytes) -> Submission:
 
 
 ENTRY_KEYS = {"id", "extension", "modifierExtension", "link", "fullUrl", "resource", "search", "request", "response"}
+BAD_FULL_URL = "fullUrl is not a valid URI (after urn:uuid: comes a UUID)."
 REQUEST_METHODS = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"}
 
 
@@ -119,23 +192,41 @@ def _entry_problems(raw: dict, expression: str) -> list[Issue]:
         for key in raw
         if key not in ENTRY_KEYS
     ]
-    if "fullUrl" in raw and not isinstance(raw["fullUrl"], str):
+    full_url = raw.get("fullUrl")
+    if "fullUrl" in raw and not isinstance(full_url, str):
         problems.append(error("invalid", "fullUrl must be a string.", f"{expression}.fullUrl"))
+    elif isinstance(full_url, str) and (UNSTORABLE.search(full_url) or not _valid_uuid_urn(full_url)):
+        problems.append(error("invalid", BAD_FULL_URL, f"{expression}.fullUrl"))
     request = raw.get("request")
     if request is not None:
         if not isinstance(request, dict) or request.get("method") not in REQUEST_METHODS:
             problems.append(error("invalid", "request.method must be an HTTP verb.", f"{expression}.request.method"))
         elif not isinstance(request.get("url"), str) or not request["url"]:
             problems.append(error("required", "request.url is required.", f"{expression}.request.url"))
+        elif UNSTORABLE.search(request["url"]):
+            problems.append(error("invalid", "request.url is not a valid URI.", f"{expression}.request.url"))
     return problems
 
 
-def _json_entry(index: int, data, expression: str) -> Entry:
+def _valid_uuid_urn(full_url: str) -> bool:
+    """A urn:uuid: fullUrl names its entry when it has no id, so it must be what FHIR says: a UUID."""
+    if not full_url.startswith("urn:uuid:"):
+        return True
+    try:
+        uuid.UUID(full_url.removeprefix("urn:uuid:"))
+    except ValueError:
+        return False
+    return True
+
+
+def _json_entry(index: int, data, expression: str, scan: _Scan = _Scan()) -> Entry:
     if data is None:
         return Entry(index, "", expression=expression)
     resource_type = data.get("resourceType") if isinstance(data, dict) else None
-    entry = Entry(index, resource_type or "", expression=expression)
     model = resource_class(resource_type)
+    # Not a resource type, the name is only reported (and audited): printable, so it can be stored.
+    name = resource_type if model is not None else printable(resource_type) if isinstance(resource_type, str) else ""
+    entry = Entry(index, name, expression=expression)
     if model is None:
         entry.issues.append(error("not-supported", f"Not a FHIR R4 resource type: {resource_type!r}", expression))
         return entry
@@ -143,7 +234,104 @@ def _json_entry(index: int, data, expression: str) -> Entry:
         entry.resource = model.model_validate(data)
     except ValidationError as exc:
         entry.issues = from_validation_error(exc, resource_type if expression == resource_type else expression)
+    except RecursionError:
+        entry.issues = [error("structure", "The resource is nested too deeply to read.", expression)]
+    except (TypeError, AttributeError, ValueError, KeyError) as exc:
+        # Some of fhir.resources' own validators (url, for one) fail this way on a value of the wrong JSON type.
+        entry.issues = [error("invalid", f"The resource is not valid FHIR: {type(exc).__name__}.", expression)]
+    if entry.resource is not None and scan.nulls:
+        drop_valueless_repeats(entry.resource)
+    if entry.resource is not None and scan:
+        _check_content(entry, _json_values(data, expression), scan)
     return entry
+
+
+def drop_valueless_repeats(resource) -> None:
+    """A repeated primitive may have no value, only an extension (JSON: `"given": ["Ada", null]` with `_given`;
+    XML: `<given><extension .../></given>`). It holds nothing the record shows, and every mapper expects the
+    values of a list to be there ("Dr Paul" is `" ".join(prefix + given)`): such items are dropped, with their
+    extensions, before anything reads the resource."""
+    stack = [resource]
+    while stack:
+        model = stack.pop()
+        for name in type(model).model_fields:
+            value = getattr(model, name, None)
+            if isinstance(value, BaseModel):
+                stack.append(value)
+            elif isinstance(value, list):
+                if any(item is None for item in value):
+                    kept = [index for index, item in enumerate(value) if item is not None]
+                    extensions = getattr(model, f"{name}__ext", None)
+                    setattr(model, name, [value[index] for index in kept] or None)
+                    if isinstance(extensions, list) and len(extensions) == len(value):
+                        setattr(model, f"{name}__ext", [extensions[index] for index in kept] or None)
+                    value = getattr(model, name) or []
+                stack.extend(item for item in value if isinstance(item, BaseModel))
+
+
+def _json_values(data, prefix: str):
+    """(FHIRPath, value) of every string in a JSON resource, in document order."""
+    stack = [(prefix, data)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend((f"{path}.{key}", value) for key, value in reversed(item.items()) if key != "resourceType")
+        elif isinstance(item, list):
+            stack.extend((f"{path}[{index}]", value) for index, value in reversed(list(enumerate(item))))
+        elif isinstance(item, str):
+            yield path, item
+
+
+def _check_content(entry: Entry, values, scan: _Scan) -> None:
+    """Issues (422) for strings the record cannot store and moments that overflow, each naming its element."""
+    for path, value in values:
+        if scan.unstorable and UNSTORABLE.search(value):
+            entry.issues.append(
+                error(
+                    "invalid",
+                    "The text holds a character that cannot be stored: NUL, a control character or a lone surrogate.",
+                    path,
+                )
+            )
+        elif scan.extreme and value[:4] in ("0001", "9999") and overflows(value):
+            entry.issues.append(
+                error("invalid", f"The date {value!r} is out of range: it must fall between years 1 and 9999.", path)
+            )
+    entry.unprocessable = bool(entry.issues)
+
+
+def overflows(value: str) -> bool:
+    """Whether a FHIR date, dateTime or instant overflows once moved to UTC or local time, with a day to spare for
+    the arithmetic the record does on dates (a date without a time is taken at local midnight, as the mappers do)."""
+    match = _MOMENT.fullmatch(value)
+    if match is None:
+        return False
+    parts = {name: int(number) for name, number in match.groupdict().items() if number and name != "zone"}
+    zone = match["zone"]
+    try:
+        if zone is None:
+            tzinfo = ZoneInfo(settings.TIME_ZONE)
+        elif zone == "Z":
+            tzinfo = datetime.UTC
+        else:
+            sign = -1 if zone[0] == "-" else 1
+            offset = datetime.timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6]))
+            tzinfo = datetime.timezone(sign * offset)
+        moment = datetime.datetime(
+            parts["year"],
+            parts.get("month", 1),
+            parts.get("day", 1),
+            parts.get("hour", 0),
+            parts.get("minute", 0),
+            parts.get("second", 0),
+            tzinfo=tzinfo,
+        )
+        for shifted in (moment - _DAY, moment + _DAY):
+            shifted.astimezone(datetime.UTC)
+            shifted.astimezone(ZoneInfo(settings.TIME_ZONE))
+    except (OverflowError, ValueError):
+        return True
+    return False
 
 
 # XML
@@ -154,11 +342,16 @@ def _read_xml(body: bytes) -> Submission:
         root = etree.fromstring(body, parser=_XML_PARSER)
     except etree.XMLSyntaxError as exc:
         raise Unreadable([error("invalid", f"The body is not well-formed XML: {exc}")]) from exc
+    if root is None:
+        raise Unreadable([error("invalid", "The body is not well-formed XML: it has no root element.")])
+    if _xml_depth_exceeds(root, MAX_DEPTH):
+        raise _too_deep()
     name = etree.QName(root)
     if name.namespace != FHIR_NS:
         raise Unreadable([error("structure", f"The root element is not in the FHIR namespace ({FHIR_NS}).")])
+    scan = _Scan(extreme=bool(_MAYBE_EXTREME_XML.search(body)))
     if name.localname != "Bundle":
-        return Submission(None, [_xml_entry(0, root, name.localname)])
+        return Submission(None, [_xml_entry(0, root, name.localname, scan)])
     bundle_type = _value(root, "f:type")
     if not bundle_type:
         raise Unreadable([error("required", "A Bundle needs a type.", "Bundle.type")])
@@ -167,8 +360,11 @@ def _read_xml(body: bytes) -> Submission:
         wrapper = element.find("f:resource", _NS)
         children = [child for child in wrapper if isinstance(child.tag, str)] if wrapper is not None else []
         expression = f"Bundle.entry[{index}].resource"
-        item = _xml_entry(index, children[0], expression) if children else Entry(index, "", expression=expression)
+        item = _xml_entry(index, children[0], expression, scan) if children else Entry(index, "", expression=expression)
         item.full_url = _value(element, "f:fullUrl")
+        if not _valid_uuid_urn(item.full_url):
+            issue = error("invalid", BAD_FULL_URL, f"Bundle.entry[{index}].fullUrl")
+            item.issues, item.resource, item.unprocessable = [issue], None, False
         item.method = _value(element, "f:request/f:method")
         item.url = _value(element, "f:request/f:url")
         parsed.append(item)
@@ -180,7 +376,44 @@ def _value(element, path: str) -> str:
     return found.get("value", "") if found is not None else ""
 
 
-def _xml_entry(index: int, element, expression: str) -> Entry:
+# An element with no value and nothing but extensions in it: a primitive without a value, perhaps repeated.
+_VALUELESS = etree.XPath(
+    "boolean(.//*[not(@value)][f:extension][not(*[not(self::f:extension)])]"
+    "[local-name() != 'extension' and local-name() != 'modifierExtension'])",
+    namespaces=_NS,
+)
+
+
+def _xml_depth_exceeds(root, limit: int) -> bool:
+    depth = 0
+    for event, _ in etree.iterwalk(root, events=("start", "end")):
+        depth += 1 if event == "start" else -1
+        if depth > limit:
+            return True
+    return False
+
+
+def _xml_values(element, prefix: str):
+    """(FHIRPath, value) of every value attribute under a resource element: Condition.onsetDateTime."""
+    stack = [(prefix, element)]
+    while stack:
+        path, item = stack.pop()
+        value = item.get("value")
+        if value is not None and item is not element:
+            yield path, value
+        children = [child for child in item if isinstance(child.tag, str)]
+        counts, seen, named = {}, {}, []
+        for child in children:
+            counts[etree.QName(child).localname] = counts.get(etree.QName(child).localname, 0) + 1
+        for child in children:
+            name = etree.QName(child).localname
+            index = seen.get(name, 0)
+            seen[name] = index + 1
+            named.append((f"{path}.{name}" + (f"[{index}]" if counts[name] > 1 else ""), child))
+        stack.extend(reversed(named))
+
+
+def _xml_entry(index: int, element, expression: str, scan: _Scan = _Scan()) -> Entry:
     resource_type = etree.QName(element).localname
     entry = Entry(index, resource_type, expression=expression)
     model = resource_class(resource_type)
@@ -195,6 +428,12 @@ def _xml_entry(index: int, element, expression: str) -> Entry:
         entry.issues = from_validation_error(exc, prefix)
     except KeyError as exc:
         entry.issues = [error("structure", f"Unknown element {exc.args[0]!r} in {resource_type}", expression)]
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, AttributeError) as exc:
         entry.issues = [error("invalid", str(exc), expression)]
+    except RecursionError:
+        entry.issues = [error("structure", "The resource is nested too deeply to read.", expression)]
+    if entry.resource is not None and _VALUELESS(element):
+        drop_valueless_repeats(entry.resource)
+    if entry.resource is not None and scan:
+        _check_content(entry, _xml_values(element, expression), scan)
     return entry

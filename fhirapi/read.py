@@ -3,6 +3,7 @@ decision, paginated. What a page would not show (other organisations' sensitive 
 not share, entries withdrawn as entered in error), the API does not return either.
 """
 
+import re
 from dataclasses import dataclass
 
 from django.db.models import QuerySet
@@ -38,9 +39,13 @@ def resources_of(resource_type: str, patient: Patient, decision: Decision) -> Qu
     return sections.entries(patient, decision, SEARCHABLE[resource_type])
 
 
+# Our ids are bigint primary keys: at most 19 ASCII digits (str.isdigit() alone accepts "²" and "٣").
+_OUR_ID = re.compile(r"[0-9]{1,18}")
+
+
 def find_entry(resource_type: str, pk: str):
     """The item behind "<type>/<id>" (any patient's: the caller decides access on its patient), or None."""
-    if resource_type not in SEARCHABLE or not pk.isdigit():
+    if resource_type not in SEARCHABLE or not _OUR_ID.fullmatch(pk):
         return None
     model = MODELS.get(resource_type) or ENTRY_MODELS[SEARCHABLE[resource_type]]
     return model.objects.filter(pk=pk).only("pk", "patient_id").first()

@@ -6,7 +6,7 @@ from django.http import HttpResponse
 from fhir.resources.R4B.bundle import Bundle, BundleEntry
 
 from .ingest import IngestReport, Outcome
-from .outcome import Issue, error, information, operation_outcome
+from .outcome import UNPRINTABLE, Issue, error, information, operation_outcome
 from .parse import JSON, XML
 from .upsert import CREATED, REJECTED
 
@@ -25,13 +25,33 @@ def wants_xml(request) -> bool:
 
 def fhir_response(request, resource, status: int = 200, **headers) -> HttpResponse:
     if wants_xml(request):
-        body, content_type = resource.model_dump_xml(), XML
+        body, content_type = _xml(resource), XML
     else:
         body, content_type = resource.model_dump_json(), JSON
     response = HttpResponse(body, status=status, content_type=f"{content_type}; charset=utf-8")
     for name, value in headers.items():
         response[name.replace("_", "-")] = value
     return response
+
+
+def _xml(resource) -> bytes | str:
+    """XML 1.0 cannot carry some characters JSON can (C0 controls): a stored text holding one is served with
+    U+FFFD in its place rather than failing the response."""
+    try:
+        return resource.model_dump_xml()
+    except ValueError:
+        cleaned = _replace_unprintable(json.loads(resource.model_dump_json()))
+        return type(resource).model_validate(cleaned).model_dump_xml()
+
+
+def _replace_unprintable(value):
+    if isinstance(value, dict):
+        return {key: _replace_unprintable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_replace_unprintable(item) for item in value]
+    if isinstance(value, str):
+        return UNPRINTABLE.sub("\ufffd", value)
+    return value
 
 
 def outcome_response(request, issues: list[Issue], status: int, **headers) -> HttpResponse:
@@ -48,11 +68,16 @@ def record_not_available(request) -> HttpResponse:
     return outcome_response(request, [error("forbidden", "Record not available.")], 403)
 
 
+def malformed(outcome: Outcome) -> bool:
+    """Rejected for what was sent (400: it failed FHIR validation), not for what it says (422)."""
+    return bool(outcome.entry.issues) and not outcome.entry.unprocessable
+
+
 def entry_status(outcome: Outcome) -> int:
     if outcome.status == CREATED:
         return 201
     if outcome.status == REJECTED:
-        return 400 if outcome.entry.issues else 422
+        return 400 if malformed(outcome) else 422
     return 200
 
 
@@ -67,7 +92,7 @@ def bundle_response(request, report: IngestReport) -> HttpResponse:
     """A failed transaction is one OperationOutcome (nothing was applied); otherwise a response Bundle with
     one entry per entry sent, in order, each with its status and, where there is one, its outcome."""
     if not report.applied:
-        status = 400 if any(o.entry.issues for o in report.outcomes) else 422
+        status = 400 if any(malformed(o) for o in report.outcomes) else 422
         issues = [error("processing", "The transaction was not applied: nothing was changed."), *report.errors]
         return outcome_response(request, issues, status)
     # Most entries answer alike ("201 Created"): build each distinct answer once and share it.

@@ -5,6 +5,8 @@ CSRF-exempt and outside LoginRequiredMiddleware: callers are systems with bearer
 professional's session may read too). Sending in needs an organisation's token, whatever the session.
 """
 
+import re
+
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import RequestDataTooBig
 from django.urls import reverse
@@ -15,17 +17,20 @@ from audit.writers import record_search
 from directory.profiles import professional_for
 from patients import search
 from patients.models import Patient
-from patients.nhs_numbers import normalise
+from patients.nhs_numbers import looks_like_nhs_number, normalise
 from sharing.access import RecordAccessDenied, can_search, get_patient_for
 
 from . import read, responses, serialise
-from .auth import caller_for
+from .auth import caller_for, token_actor
 from .capability import capability_statement
-from .ingest import ingest
+from .ingest import Channel, audit_unread, ingest
 from .outcome import error
 from .parse import Unreadable
 from .parse import read as parse
 from .systems import NHS_NUMBER
+
+# FHIR's id datatype; what a PUT's URL names must be one (it becomes the resource's id).
+FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 
 
 def _base_url(request) -> str:
@@ -43,24 +48,40 @@ def _fhir_view(methods):
 
 
 def _receive(request, *, resource_type=None, resource_id=None):
+    """Refused for who is calling (401, 403): nothing is written. From a valid organisation token, whatever
+    comes of it (imported, rejected, unreadable), one AuditEvent naming the token (`ingest`)."""
     caller = caller_for(request)
     if caller is None:
         return responses.not_authenticated(request)
     if caller.organisation is None or not caller.organisation.active:
         issue = error("forbidden", "Sending records in needs an active organisation's API token.")
         return responses.outcome_response(request, [issue], 403)
+    channel = Channel(
+        actor=token_actor(caller.token),
+        token=caller.token,
+        endpoint=f"{request.method} {request.path}"[:200],
+        request_id=getattr(request, "request_id", ""),
+    )
     try:
         body = request.body
     except RequestDataTooBig:
         issue = error("too-costly", "The body is larger than DATA_UPLOAD_MAX_MEMORY_SIZE: send smaller bundles.")
+        audit_unread(organisation=caller.organisation, channel=channel, issues=[issue])
         return responses.outcome_response(request, [issue], 413)
     try:
         submission = parse(body, request.content_type)
-        problem = _mismatch(submission, resource_type, resource_id)
-        if problem:
-            return responses.outcome_response(request, [problem], 400)
-        report = ingest(submission, organisation=caller.organisation)
     except Unreadable as exc:
+        audit_unread(organisation=caller.organisation, channel=channel, issues=exc.issues)
+        return responses.outcome_response(request, exc.issues, 400)
+    problem = _mismatch(submission, resource_type, resource_id)
+    if problem:
+        audit_unread(
+            organisation=caller.organisation, channel=channel, issues=[problem], bundle_type=submission.bundle_type
+        )
+        return responses.outcome_response(request, [problem], 400)
+    try:
+        report = ingest(submission, organisation=caller.organisation, channel=channel)
+    except Unreadable as exc:  # audited by ingest
         return responses.outcome_response(request, exc.issues, 400)
     if submission.bundle_type is None:
         return responses.single_response(request, report)
@@ -77,6 +98,8 @@ def _mismatch(submission, resource_type, resource_id):
         return error("invalid", f"The body must be a single {resource_type} resource.")
     resource = submission.entries[0].resource
     if resource_id is not None and resource is not None:
+        if not FHIR_ID.fullmatch(resource_id):
+            return error("invalid", "The id in the URL is not a FHIR id (1-64 of A-Z, a-z, 0-9, '-' and '.').", "id")
         if resource.id and resource.id != resource_id:
             return error("invalid", f"The resource id {resource.id!r} does not match the URL.", f"{resource_type}.id")
         resource.id = resource_id
@@ -144,6 +167,9 @@ def _patient_search(request, params):
     if system not in (NHS_NUMBER, "") or not value:
         issue = error("required", f"Search by identifier={NHS_NUMBER}|<NHS number>.", "identifier")
         return responses.outcome_response(request, [issue], 400)
+    if not looks_like_nhs_number(normalise(value)):
+        issue = error("invalid", "An NHS number is 10 digits (0-9); spaces are allowed.", "identifier")
+        return responses.outcome_response(request, [issue], 400)
     patients = list(search.by_nhs_number(normalise(value)))
     record_search(request=request, professional=professional_for(request.user), by="fhir-identifier", patients=patients)
     page = read.Page(items=patients, total=len(patients), offset=0, count=read.DEFAULT_COUNT)
@@ -157,6 +183,10 @@ def instance(request, resource_type, resource_id):
     refused = _reader(request)
     if refused:
         return refused
+    if resource_type != "Patient" and resource_type not in read.SEARCHABLE:
+        # Answered before any access decision: a type we do not hold has no patient to decide on or audit.
+        issue = error("not-supported", f"{resource_type[:100]} cannot be read here.")
+        return responses.outcome_response(request, [issue], 404)
     if resource_type == "Patient":
         try:
             patient, _ = get_patient_for(request, resource_id, page="fhir:Patient")

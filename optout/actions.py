@@ -3,7 +3,23 @@ regional process text that tells patients how to object.
 
 received → verified → upheld | rejected; upheld → withdrawn (opt back in). Upholding takes effect on the
 next request (the access decision reads the state); nothing is ever deleted.
+
+The public form tells nobody whether a person has objected already. Whoever fills it in, for whomever:
+- the response is the same: a reference of this request's own (never an existing case's);
+- the same acknowledgement is sent, before the response, to the email address typed in (when one is), made
+  from what was typed in and that reference, never from a stored case (which would show the first
+  requester's name or relationship to a stranger);
+- the same work is done: one look for an open case, one row written (a new case, or the case's repeat
+  count), one audit row, one letter, all in one transaction that is undone if the letter cannot go.
+
+A repeat is counted on the first case only when it comes from the same person by the same contact details:
+an open case matches (family name, date of birth, postcode, NHS number if both give one) and the email
+address or the phone number typed in is the one the case already has. So a stranger who knows someone's name,
+birth date and postcode cannot inflate that case's count or touch it at all: their request opens a case of
+its own, which IG verify like any other before anything is upheld (and the form is rate limited).
 """
+
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -32,8 +48,22 @@ def _require(objection, *states):
         )
 
 
-def find_repeat(*, family_name, date_of_birth, postcode, nhs_number=""):
-    """An open request from the same person, so a repeat is linked to it rather than opening a new case."""
+def _digits(phone: str) -> str:
+    return "".join(c for c in phone or "" if c.isdigit())
+
+
+def same_contact(objection, *, contact_email="", contact_phone="") -> bool:
+    """The request gives the email address or the phone number the case already has."""
+    email = (contact_email or "").strip().lower()
+    phone = _digits(contact_phone)
+    return bool(
+        (email and email == objection.contact_email.strip().lower())
+        or (phone and phone == _digits(objection.contact_phone))
+    )
+
+
+def find_repeat(*, family_name, date_of_birth, postcode, nhs_number="", contact_email="", contact_phone=""):
+    """The open case this request repeats: the same person, asking from the same contact details; else None."""
     candidates = Objection.objects.filter(
         status__in=OPEN,
         date_of_birth=date_of_birth,
@@ -42,37 +72,68 @@ def find_repeat(*, family_name, date_of_birth, postcode, nhs_number=""):
     )
     if nhs_number:
         candidates = candidates.filter(nhs_number__in=[nhs_number, ""])
-    return candidates.order_by("received_at").first()
+    return next(
+        (
+            case
+            for case in candidates.order_by("received_at")
+            if same_contact(case, contact_email=contact_email, contact_phone=contact_phone)
+        ),
+        None,
+    )
+
+
+@dataclass(frozen=True)
+class Acknowledgement:
+    """What the acknowledgement letter says: this request's details and reference, whatever is stored."""
+
+    reference: str
+    given_name: str
+    family_name: str
+    on_behalf_name: str = ""
+
+    @property
+    def requester_name(self):
+        return self.on_behalf_name or f"{self.given_name} {self.family_name}"
 
 
 @transaction.atomic
 def submit_objection(*, by=None, **details):
-    """A request from the public form. Returns the objection (an existing one for a repeat)."""
+    """A request from the public form. Returns the objection (an existing one for a repeat), with
+    `acknowledgement`: the reference this request was given and sent (the new case's own, or a new one)."""
     details["postcode"] = details["postcode"].replace(" ", "").upper()
     repeat = find_repeat(
         family_name=details["family_name"],
         date_of_birth=details["date_of_birth"],
         postcode=details["postcode"],
         nhs_number=details.get("nhs_number", ""),
+        contact_email=details.get("contact_email", ""),
+        contact_phone=details.get("contact_phone", ""),
     )
     if repeat is not None:
-        repeat.repeat_count += 1
-        repeat.last_repeat_at = timezone.now()
-        repeat.save(update_fields=["repeat_count", "last_repeat_at"])
-        # The requester gets a reference of their own: showing the first case's would tell anyone who knows
-        # a person's name, birth date and postcode that they have objected. IG find it in the audit trail.
-        repeat.acknowledgement = new_reference()
+        objection = repeat
+        objection.repeat_count += 1
+        objection.last_repeat_at = timezone.now()
+        objection.save(update_fields=["repeat_count", "last_repeat_at"])
+        # A reference of its own, as a new case would have: IG find the repeat by it in the audit trail.
+        objection.acknowledgement = new_reference()
         audit(
             by=by,
             action=Action.OBJECTION_REPEATED,
-            target=repeat,
-            patient_id=repeat.patient_id,
-            acknowledgement=repeat.acknowledgement,
+            target=objection,
+            patient_id=objection.patient_id,
+            acknowledgement=objection.acknowledgement,
         )
-        return repeat
-    objection = Objection.objects.create(source=Objection.Source.WEB_FORM, **details)
-    audit(by=by, action=Action.OBJECTION_RECEIVED, target=objection, source="web-form")
-    _notify(objection, "received")
+    else:
+        objection = Objection.objects.create(source=Objection.Source.WEB_FORM, **details)
+        objection.acknowledgement = objection.reference
+        audit(by=by, action=Action.OBJECTION_RECEIVED, target=objection, source="web-form")
+    acknowledgement = Acknowledgement(
+        reference=objection.acknowledgement,
+        given_name=details["given_name"],
+        family_name=details["family_name"],
+        on_behalf_name=details.get("on_behalf_name", ""),
+    )
+    _send("received", acknowledgement, details.get("contact_email", ""))
     return objection
 
 
@@ -184,15 +245,21 @@ def _decide(objection, by, status, reason):
 
 
 def _notify(objection, event):
-    """The letter to the requester, sent through Django's email backend (console in development)."""
-    if not objection.contact_email:
+    """The letter to the requester about their case, at the case's contact address."""
+    _send(event, objection, objection.contact_email)
+
+
+def _send(event, objection, address):
+    """One letter through Django's email backend (console in development). `objection` is what the letter
+    names: a stored case, or an Acknowledgement of a public request."""
+    if not address:
         return
     context = {"objection": objection, "service_name": settings.SERVICE_NAME}
-    # Sent inside the step's transaction on purpose: if the letter cannot go, the step is not taken and IG
-    # are told (optout/admin.py), so a decision never stands without the patient being told.
+    # Sent inside the step's transaction on purpose: if the letter cannot go, the step is not taken (IG are
+    # told in admin; the public form says so), so nothing stands without the patient being told.
     send_mail(
         subject=f"{settings.SERVICE_NAME}: your objection {objection.reference}",
         message=render_to_string(f"optout/email/{event}.txt", context),
         from_email=settings.DEFAULT_FROM_EMAIL,
-        recipient_list=[objection.contact_email],
+        recipient_list=[address],
     )

@@ -22,8 +22,10 @@ from django.utils import timezone
 
 from audit.admin import NoDirectWritesMixin
 from audit.models import AuditEvent
+from audit.writers import record_admin_view
+from directory.profiles import professional_for
 from patients.models import Patient
-from patients.nhs_numbers import normalise, validate_nhs_number
+from patients.nhs_numbers import looks_like_nhs_number, normalise, validate_nhs_number
 
 from . import actions
 from .forms import POSTCODE
@@ -169,7 +171,7 @@ class ObjectionAdmin(NoDirectWritesMixin, admin.ModelAdmin):
         space, and an NHS number finds the matched patient's objections too."""
         term = search_term.strip()
         digits = normalise(term)
-        if digits.isdigit() and len(digits) == 10:
+        if looks_like_nhs_number(digits):
             return queryset.filter(Q(nhs_number=digits) | Q(patient__nhs_number=digits)), False
         if POSTCODE.match(term.upper()):
             return queryset.filter(postcode=_compact(term)), False
@@ -195,11 +197,24 @@ class ObjectionAdmin(NoDirectWritesMixin, admin.ModelAdmin):
         return steps + super().get_urls()
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
+        """The objection and its workflow. While it can be matched, the page shows candidate patients' details
+        (date of birth, postcode, practice, other objections): one AccessEvent per candidate shown, per view,
+        basis "ig-admin" (page "admin:objection-match"), so each finds it in "who has seen my record". What the
+        requester told us, and the matched patient's name and NHS number, are the objection's own record."""
         objection = self.get_object(request, unquote(object_id))
         context = {**(extra_context or {})}
+        workflow = None
         if objection is not None:
-            context["workflow"] = self.workflow(request, objection)
-        return super().change_view(request, object_id, form_url, context)
+            context["workflow"] = workflow = self.workflow(request, objection)
+        response = super().change_view(request, object_id, form_url, context)
+        if workflow and workflow["candidates"] and response.status_code == 200:
+            record_admin_view(
+                request=request,
+                professional=professional_for(request.user),
+                patients=[candidate.patient for candidate in workflow["candidates"]],
+                page="admin:objection-match",
+            )
+        return response
 
     def workflow(self, request, objection):
         status = objection.status

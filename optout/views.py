@@ -4,9 +4,9 @@ import smtplib
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
-from django.core.cache import cache
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
+from django_ratelimit.core import is_ratelimited
 
 from patients.categories import Category
 
@@ -27,16 +27,15 @@ def how_to_opt_out(request):
     return render(request, "optout/how_to_opt_out.html", {"processes": RegionalProcess.objects.all()})
 
 
+def _optout_rate(group, request) -> str:
+    return f"{settings.OPTOUT_REQUESTS_PER_HOUR}/h"
+
+
 def _over_rate_limit(request) -> bool:
-    """At most OPTOUT_REQUESTS_PER_HOUR submissions from one address per hour."""
-    key = f"optout-requests:{request.META.get('REMOTE_ADDR', '')}"
-    cache.add(key, 0, timeout=3600)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=3600)
-        count = 1
-    return count > settings.OPTOUT_REQUESTS_PER_HOUR
+    """At most OPTOUT_REQUESTS_PER_HOUR submissions (valid or not) from one client address per hour, counted
+    by django-ratelimit on the shared cache. "ip" is the client's address as settings.RATELIMIT_IP_META_KEY
+    reads it (carerecord.client_address: X-Forwarded-For only behind the trusted proxy), the same as allauth's."""
+    return is_ratelimited(request, group="optout-request", key="ip", rate=_optout_rate, method="POST", increment=True)
 
 
 @login_not_required
@@ -57,7 +56,7 @@ def request_objection(request):
                     # The acknowledgement could not be sent, so nothing was stored: say so, keep what they typed.
                     form.add_error(None, "Sorry, we could not send your request just now. Please try again later.")
                     return render(request, "optout/request.html", {"form": form}, status=503)
-                reference = getattr(objection, "acknowledgement", objection.reference)
+                reference = objection.acknowledgement  # this request's own, new case or repeat alike
             request.session[DONE_SESSION_KEY] = reference
             return redirect("optout-request-done")
         return render(request, "optout/request.html", {"form": form}, status=400)

@@ -1,27 +1,54 @@
-"""Django admin for the record: demographics and support network, and every category of entry.
+"""Django admin for patients: finding a patient's identity and demographics, and nothing of their record.
 
-Entries arrive from partner systems and change only through new imports, so IG uses these pages to find and
-check them: by NHS number, source organisation, the sensitive flag. Tables here grow to millions of rows, so
-patients are chosen by autocomplete, lists skip the full count, and filters never scan an entry table for
-their choices.
+IG work objections, break glass, the audit trail, the directory and sharing agreements in admin; they do not
+browse clinical entries there. So no entry model is registered at all: not the registry's categories, not
+observations, not the support network, not the import bookkeeping that ties a source's ids to patients. Admin
+applies none of the record's rules (sharing agreements, the sensitive flag, an upheld objection) and rests on no
+care relationship, so an entry page here would show a sensitive diagnosis or a restricted letter to anyone with
+a Django permission. Registering them for superusers only, each view audited, was rejected: superuser status is
+no licence to read records (the access decision ignores it), and an audited leak is still a leak. Entries are
+read on the record pages (care team or break glass, every page audited) or checked at their source.
+
+What is left shows demographics, and every look is in the access log with basis "ig-admin", so it appears in
+"who has seen this record" beside everyone else's:
+- a patient's page writes one AccessEvent per view (page "admin:patient");
+- the list shows nobody until IG search (NHS number as typed, name, postcode), then writes one AccessEvent per
+  patient shown on the page, as a clinician's search does (page "admin:patient-search"; a search that finds
+  nobody writes one row naming nobody). A million patients' demographics to page through serve no IG task, and
+  auditing such pages would bury the trail, so there is nothing to browse;
+- the patient picker (autocomplete, when IG add an involvement) is the same search: nobody without a term, and
+  each patient it offers is audited (page "admin:patient-picker").
+Patients are never deleted here: the confirmation page would list every entry of the record, which would go
+with them.
 """
 
 from django.contrib import admin
+from django.contrib.admin.views.main import SEARCH_VAR
+from django.core.paginator import Paginator
 from django.urls import reverse
 from django.utils.html import format_html
 
+from audit.writers import record_admin_view
 from directory.models import Organisation
+from directory.profiles import professional_for
 
-from .categories import REGISTRY
-from .models import (
-    Observation,
-    Patient,
-    Result,
-    SourcePatientId,
-    SourceResource,
-    SupportPerson,
-)
-from .nhs_numbers import normalise
+from .models import Patient
+from .nhs_numbers import looks_like_nhs_number, normalise
+
+PATIENT_PAGE = "admin:patient"
+PATIENT_SEARCH_PAGE = "admin:patient-search"
+PATIENT_PICKER_PAGE = "admin:patient-picker"
+
+
+def record_admin_look(request, patients, *, page, record_none=False):
+    """One AccessEvent per patient shown on an admin page (basis "ig-admin"), as the signed-in professional."""
+    return record_admin_view(
+        request=request,
+        professional=professional_for(request.user),
+        patients=patients,
+        page=page,
+        record_none=record_none,
+    )
 
 
 class NhsNumberSearchMixin:
@@ -29,7 +56,7 @@ class NhsNumberSearchMixin:
 
     def get_search_results(self, request, queryset, search_term):
         digits = normalise(search_term.strip())
-        if digits.isdigit() and len(digits) == 10:
+        if looks_like_nhs_number(digits):
             search_term = digits
         return super().get_search_results(request, queryset, search_term)
 
@@ -43,11 +70,18 @@ class GPPracticeFilter(admin.RelatedFieldListFilter):
         )
 
 
-class SupportPersonInline(admin.TabularInline):
-    model = SupportPerson
-    fields = ("name", "relationship", "phone", "notes", "source_organisation", "source_id", "sensitive")
-    autocomplete_fields = ("source_organisation",)
-    extra = 0
+class PickerPaginator(Paginator):
+    """The autocomplete's pages: each page of patients offered is written to the access log as it is served."""
+
+    def __init__(self, *args, request, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.request = request
+
+    def page(self, number):
+        page = super().page(number)
+        # Evaluated here, and the view iterates this same queryset: what is logged is exactly what is sent.
+        record_admin_look(self.request, list(page.object_list), page=PATIENT_PICKER_PAGE)
+        return page
 
 
 @admin.register(Patient)
@@ -63,11 +97,17 @@ class PatientAdmin(NhsNumberSearchMixin, admin.ModelAdmin):
     )
     list_filter = (("registered_gp", GPPracticeFilter), "registered_gp__region", "sex")
     search_fields = ("=nhs_number", "^family_name", "^given_name", "=postcode")
+    search_help_text = (
+        "An NHS number, a family or given name (the start of it) or a postcode. Nobody is listed until you search, "
+        "and every patient a search shows is recorded in the access log."
+    )
     list_select_related = ("registered_gp",)
     autocomplete_fields = ("registered_gp",)
     readonly_fields = ("id", "created_at", "updated_at", "who_has_seen_this_record")
     show_full_result_count = False
-    inlines = [SupportPersonInline]
+    actions = None
+    # No support network or entries inline: the Patient page is identity and demographics only.
+    inlines = []
 
     @admin.display(description="NHS number", ordering="nhs_number")
     def nhs_number_display(self, patient):
@@ -83,121 +123,37 @@ class PatientAdmin(NhsNumberSearchMixin, admin.ModelAdmin):
             reverse("admin:audit_accessevent_patient", args=[patient.pk]),
         )
 
+    def has_delete_permission(self, request, obj=None):
+        return False
 
-@admin.register(SupportPerson)
-class SupportPersonAdmin(NhsNumberSearchMixin, admin.ModelAdmin):
-    list_display = ("name", "relationship", "patient", "source_organisation", "sensitive")
-    list_filter = ("relationship", "sensitive", "entered_in_error")
-    search_fields = ("=patient__nhs_number", "name", "=source_id")
-    list_select_related = ("patient", "source_organisation")
-    autocomplete_fields = ("patient", "source_organisation")
-    show_full_result_count = False
+    def _is_picker(self, request):
+        match = getattr(request, "resolver_match", None)
+        return match is not None and match.view_name == f"{self.admin_site.name}:autocomplete"
 
+    def get_search_results(self, request, queryset, search_term):
+        """Nobody without a search term (list and picker alike): there is no browsing the patient index."""
+        if not search_term.strip():
+            return queryset.none(), False
+        return super().get_search_results(request, queryset, search_term)
 
-class EntryAdmin(NhsNumberSearchMixin, admin.ModelAdmin):
-    """What every category's page shares; subclasses add the category's own columns and filters."""
+    def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
+        if self._is_picker(request):
+            return PickerPaginator(queryset, per_page, orphans, allow_empty_first_page, request=request)
+        return super().get_paginator(request, queryset, per_page, orphans, allow_empty_first_page)
 
-    columns = ()
-    filters = ()
-    text_search = ()
+    def changelist_view(self, request, extra_context=None):
+        """A search's page of results: one AccessEvent per patient shown (none listed, none written, without one)."""
+        response = super().changelist_view(request, extra_context)
+        changelist = (getattr(response, "context_data", None) or {}).get("cl")
+        if changelist is not None and request.GET.get(SEARCH_VAR, "").strip():
+            # Evaluated here and cached on the queryset the template iterates: the rows are what is shown.
+            record_admin_look(request, list(changelist.result_list), page=PATIENT_SEARCH_PAGE, record_none=True)
+        return response
 
-    list_select_related = ("patient", "source_organisation")
-    autocomplete_fields = ("patient", "source_organisation")
-    show_full_result_count = False
-
-    def get_list_display(self, request):
-        return (*self.columns, "patient", "effective_at", "source_organisation", "sensitive", "entered_in_error")
-
-    def get_list_filter(self, request):
-        return (
-            *self.filters,
-            "sensitive",
-            "entered_in_error",
-            "source_organisation__kind",
-            "source_organisation__region",
-            "source_organisation",
-        )
-
-    def get_search_fields(self, request):
-        return ("=patient__nhs_number", "=source_id", *self.text_search)
-
-
-class ObservationInline(admin.TabularInline):
-    """Patient and date follow the report (see ResultAdmin), as the record's visibility rules do."""
-
-    model = Observation
-    fields = ("name", "code", "value", "value_text", "unit", "reference_low", "reference_high", "flag")
-    extra = 0
-
-
-class ResultAdmin(EntryAdmin):
-    """Reports carry their observations inline."""
-
-    inlines = [ObservationInline]
-
-    def save_formset(self, request, form, formset, change):
-        if formset.model is Observation:
-            for observation in formset.save(commit=False):
-                observation.patient_id = form.instance.patient_id
-                observation.effective_at = form.instance.effective_at
-                observation.save()
-            for observation in formset.deleted_objects:
-                observation.delete()
-            return
-        super().save_formset(request, form, formset, change)
-
-    def save_related(self, request, form, formsets, change):
-        super().save_related(request, form, formsets, change)
-        report = form.instance
-        report.observations.exclude(patient_id=report.patient_id, effective_at=report.effective_at).update(
-            patient_id=report.patient_id, effective_at=report.effective_at
-        )
-
-
-@admin.register(Observation)
-class ObservationAdmin(NhsNumberSearchMixin, admin.ModelAdmin):
-    list_display = ("name", "display_value", "flag", "code", "effective_at", "patient")
-    list_filter = ("flag", "code_system")
-    search_fields = ("=patient__nhs_number", "=code", "name")
-    list_select_related = ("patient",)
-    raw_id_fields = ("result",)
-    autocomplete_fields = ("patient",)
-    show_full_result_count = False
-
-
-CUSTOM = {Result: ResultAdmin}
-
-
-def register_entry_admins():
-    """One admin page per registered category, with the columns the registry names; a category may bring a
-    class of its own (`CUSTOM`) for what the generic page cannot do."""
-    for entry in REGISTRY.values():
-        base = CUSTOM.get(entry.model, EntryAdmin)
-        attributes = {"columns": entry.admin_columns, "filters": entry.admin_filters, "text_search": entry.admin_search}
-        admin.site.register(entry.model, type(f"{entry.model.__name__}Admin", (base,), attributes))
-
-
-register_entry_admins()
-
-
-# --- import bookkeeping: how a source's own resource ids map to patients and names ---------------------------------
-
-
-@admin.register(SourcePatientId)
-class SourcePatientIdAdmin(NhsNumberSearchMixin, admin.ModelAdmin):
-    list_display = ("resource_id", "organisation", "patient", "source_updated_at")
-    list_filter = ("organisation__kind", "organisation__region")
-    search_fields = ("=resource_id", "=patient__nhs_number", "=organisation__ods_code")
-    list_select_related = ("organisation", "patient")
-    autocomplete_fields = ("organisation", "patient")
-    show_full_result_count = False
-
-
-@admin.register(SourceResource)
-class SourceResourceAdmin(admin.ModelAdmin):
-    list_display = ("resource_id", "name", "code", "organisation", "source_updated_at")
-    list_filter = ("organisation__kind", "organisation__region")
-    search_fields = ("=resource_id", "name", "=code", "=organisation__ods_code")
-    list_select_related = ("organisation",)
-    autocomplete_fields = ("organisation",)
-    show_full_result_count = False
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """A patient's page: one AccessEvent per view (a save that redirects shows nothing new)."""
+        response = super().change_view(request, object_id, form_url, extra_context)
+        patient = (getattr(response, "context_data", None) or {}).get("original")
+        if patient is not None and response.status_code == 200:
+            record_admin_look(request, [patient], page=PATIENT_PAGE)
+        return response

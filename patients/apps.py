@@ -9,11 +9,11 @@ class PatientsConfig(AppConfig):
         from audit import subjects
 
         from .models import Patient
-        from .nhs_numbers import normalise
+        from .nhs_numbers import looks_like_nhs_number, normalise
 
         def nhs_number_in(term):
             digits = normalise(term)
-            return digits if digits.isdigit() and len(digits) == 10 else None
+            return digits if looks_like_nhs_number(digits) else None
 
         subjects.register(
             nhs_number_in=nhs_number_in,

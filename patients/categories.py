@@ -32,13 +32,11 @@ def category_choices():
 
 @dataclass(frozen=True)
 class CategoryEntry:
-    """One category's entry model, and how admin lists it (columns, filters, text search)."""
+    """One category's entry model (clinical entries are read on the record pages, through the access decision;
+    admin does not list them: see ADR 0005 and issue 11's finding 1)."""
 
     category: Category
     model: type
-    admin_columns: tuple[str, ...] = ()
-    admin_filters: tuple[str, ...] = ()
-    admin_search: tuple[str, ...] = ()
 
     @property
     def template(self) -> str:
@@ -52,14 +50,14 @@ class CategoryEntry:
 REGISTRY: dict[Category, CategoryEntry] = {}
 
 
-def register(category: Category, *, columns=(), filters=(), search=()):
+def register(category: Category):
     """Class decorator for an entry model: records it as the model holding `category`'s entries."""
 
     def decorate(model):
         if category in REGISTRY:
             raise ValueError(f"{category} already has an entry model: {REGISTRY[category].model.__name__}")
         model.category = category
-        REGISTRY[category] = CategoryEntry(category, model, tuple(columns), tuple(filters), tuple(search))
+        REGISTRY[category] = CategoryEntry(category, model)
         return model
 
     return decorate

@@ -48,6 +48,12 @@ class Patient(models.Model):
 
     class Meta:
         ordering = ["family_name", "given_name"]
+        # `read_shared_record` is the object permission a current involvement grants the care team's group on
+        # this patient (sharing.actions); the access decision (sharing.access) reads nothing else, and only as a
+        # per-patient grant: no global permission, staff or superuser flag stands in for a care relationship.
+        # Django's own view/add/change/delete are admin's (IG hold `view_patient` to find a patient's
+        # demographics there, each look audited); none of them lets anyone read the record.
+        permissions = [("read_shared_record", "Read the shared record (through a care relationship)")]
         indexes = [
             # Search: exact date of birth, then family name (case-folded prefix). Date first: a LIKE prefix
             # cannot use a leading text column under a non-C collation, and a date narrows a million
@@ -147,7 +153,7 @@ class RecordEntry(models.Model):
         indexes = [models.Index(fields=["patient", "-effective_at"], name="%(app_label)s_%(class)s_pat_date")]
 
 
-@register(Category.APPOINTMENTS, columns=("service", "status", "clinician"), filters=("status",), search=("service",))
+@register(Category.APPOINTMENTS)
 class Appointment(RecordEntry):
     class Status(models.TextChoices):
         BOOKED = "booked", "Booked"
@@ -165,12 +171,7 @@ class Appointment(RecordEntry):
         return f"{self.service} on {self.effective_at:%d %b %Y}"
 
 
-@register(
-    Category.CONDITIONS,
-    columns=("name", "code", "clinical_status"),
-    filters=("clinical_status",),
-    search=("name", "=code"),
-)
+@register(Category.CONDITIONS)
 class Condition(RecordEntry, Coding):
     class Status(models.TextChoices):
         ACTIVE = "active", "Active"
@@ -186,9 +187,7 @@ class Condition(RecordEntry, Coding):
         return self.name
 
 
-@register(
-    Category.MEDICATIONS, columns=("name", "kind", "status"), filters=("kind", "status"), search=("name", "=code")
-)
+@register(Category.MEDICATIONS)
 class Medication(RecordEntry, Coding):
     class Status(models.TextChoices):
         ACTIVE = "active", "Current"
@@ -210,7 +209,7 @@ class Medication(RecordEntry, Coding):
         return self.name
 
 
-@register(Category.ALERTS, columns=("text", "kind", "active"), filters=("kind", "active"), search=("text",))
+@register(Category.ALERTS)
 class Alert(RecordEntry):
     class Kind(models.TextChoices):
         SAFEGUARDING = "safeguarding", "Safeguarding"
@@ -227,12 +226,7 @@ class Alert(RecordEntry):
         return self.text
 
 
-@register(
-    Category.ALLERGIES,
-    columns=("substance", "reaction", "severity", "clinical_status"),
-    filters=("severity", "clinical_status"),
-    search=("substance", "=code"),
-)
+@register(Category.ALLERGIES)
 class Allergy(RecordEntry, Coding):
     class Severity(models.TextChoices):
         MILD = "mild", "Mild"
@@ -267,7 +261,7 @@ class Allergy(RecordEntry, Coding):
         return self.clinical_status not in (self.ClinicalStatus.INACTIVE, self.ClinicalStatus.RESOLVED)
 
 
-@register(Category.RESULTS, columns=("name", "code", "status"), filters=("status",), search=("name", "=code"))
+@register(Category.RESULTS)
 class Result(RecordEntry, Coding):
     """A report (e.g. a full blood count) holding one or more observations."""
 
@@ -333,7 +327,7 @@ class Observation(Coding):
         return bool(self.flag)
 
 
-@register(Category.LETTERS, columns=("title", "kind", "author"), filters=("kind",), search=("title", "author"))
+@register(Category.LETTERS)
 class Letter(RecordEntry):
     class Kind(models.TextChoices):
         CLINIC = "clinic", "Clinic letter"
@@ -349,7 +343,7 @@ class Letter(RecordEntry):
         return self.title
 
 
-@register(Category.CARE_PLANS, columns=("title", "status", "review_on"), filters=("status",), search=("title",))
+@register(Category.CARE_PLANS)
 class CarePlan(RecordEntry):
     class Status(models.TextChoices):
         ACTIVE = "active", "Active"
@@ -365,12 +359,7 @@ class CarePlan(RecordEntry):
         return self.title
 
 
-@register(
-    Category.EVENTS,
-    columns=("title", "service", "practitioner"),
-    filters=("service",),
-    search=("title", "practitioner"),
-)
+@register(Category.EVENTS)
 class CareEvent(RecordEntry):
     """Community, CAMHS and addiction service events."""
 

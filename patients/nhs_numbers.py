@@ -6,6 +6,9 @@ import nhs_number
 from django.core.exceptions import ValidationError
 
 _SEPARATORS = re.compile(r"[\s-]")
+# ASCII digits only: str.isdigit() also accepts "٩٩٩٠٠٠٠٠١٨" (Arabic-Indic) and "²".
+_TEN_DIGITS = re.compile(r"[0-9]{10}")
+_DIGITS = re.compile(r"[0-9]+")
 
 
 def normalise(value: str) -> str:
@@ -13,9 +16,14 @@ def normalise(value: str) -> str:
     return _SEPARATORS.sub("", value or "")
 
 
+def looks_like_nhs_number(digits: str) -> bool:
+    """Ten ASCII digits (check digit not checked): what look-ups by NHS number accept."""
+    return bool(_TEN_DIGITS.fullmatch(digits or ""))
+
+
 def validate_nhs_number(value: str) -> None:
     digits = normalise(value)
-    if not digits.isdigit():
+    if not _DIGITS.fullmatch(digits):
         raise ValidationError("An NHS number is 10 digits, with no letters.", code="not_digits")
     if len(digits) != 10:
         raise ValidationError("An NHS number is 10 digits long.", code="length")

@@ -124,7 +124,11 @@ def can_search(user) -> bool:
 
 
 def has_care_team_permission(user, patient: Patient) -> bool:
-    """One indexed query: does any of the user's care-team groups hold `view_patient` on this patient?"""
+    """One indexed query: does any of the user's care-team groups hold `read_shared_record` on this patient?
+
+    Only the per-patient grant counts (the group object-permission table, written by `sharing.actions` from
+    involvements): a global `patients.read_shared_record`, Django's `view_patient` (admin's) or the superuser
+    flag never stand in for a care relationship."""
     permissions = get_group_obj_perms_model(Patient)
     return permissions.objects.filter(
         content_object=patient,

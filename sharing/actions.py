@@ -18,12 +18,54 @@ from patients.models import Patient
 
 from .models import VIEW_PERMISSION, BreakGlass, Involvement, SharingAgreement
 
-PATIENT_VIEW_PERMISSION = f"patients.{VIEW_PERMISSION}"
+PATIENT_READ_PERMISSION = f"patients.{VIEW_PERMISSION}"  # "patients.read_shared_record", per patient only
+
+
+def review_date(*, ended_at=None, today=None):
+    """When a relationship should next be looked at: INVOLVEMENT_REVIEW_DAYS (default 365; 0 for none) from
+    `today`, unless it ends on or before that day anyway (then None: it needs no review, it stops)."""
+    days = getattr(settings, "INVOLVEMENT_REVIEW_DAYS", 365)
+    if not days:
+        return None
+    due = (today or timezone.localdate()) + timedelta(days=days)
+    if ended_at is not None and timezone.localdate(ended_at) <= due:
+        return None
+    return due
+
+
+def _token_detail(token) -> dict:
+    """What an involvement's audit row says about the partner system's token it came with."""
+    if token is None:
+        return {}
+    return {"token": token.pk, "token_prefix": token.prefix, "organisation": token.organisation.ods_code}
+
+
+_DEFAULT_REVIEW = object()
 
 
 @transaction.atomic
-def start_involvement(*, by, patient, care_team, reason, started_at=None, ended_at=None, source_id=""):
-    """Record that a team is involved in a patient's care, and grant the team access at once."""
+def start_involvement(
+    *,
+    by,
+    patient,
+    care_team,
+    reason,
+    started_at=None,
+    ended_at=None,
+    source_id="",
+    token=None,
+    review_on=_DEFAULT_REVIEW,
+):
+    """Record that a team is involved in a patient's care, and grant the team access at once.
+
+    `token`: the organisation's API token a partner system asserted it with. An organisation asserts
+    involvements only for its own teams (ValueError otherwise). The involvement keeps the token and who asserted
+    it, waits for IG's review, and gets a review date (`review_date()`) unless `review_on` is given (None: none).
+    Without a token there is no review date unless one is given."""
+    if token is not None and (token.organisation_id is None or token.organisation_id != care_team.organisation_id):
+        raise ValueError("An organisation's token asserts involvements only for that organisation's own teams.")
+    if review_on is _DEFAULT_REVIEW:
+        review_on = review_date(ended_at=ended_at) if token is not None else None
     involvement = Involvement.objects.create(
         patient=patient,
         care_team=care_team,
@@ -31,18 +73,32 @@ def start_involvement(*, by, patient, care_team, reason, started_at=None, ended_
         started_at=started_at or timezone.now(),
         ended_at=ended_at,
         source_id=source_id,
+        asserted_by=(getattr(by, "email", "") or "")[:254],
+        asserted_by_token=token,
+        review_on=review_on,
     )
     sync_team_access(patient=patient, care_team=care_team)
-    audit(by=by, action=Action.INVOLVEMENT_STARTED, target=involvement, patient_id=patient.pk, team=care_team.name)
+    detail = {"team": care_team.name, **_token_detail(token)}
+    if review_on is not None:
+        detail["review_on"] = review_on
+    audit(by=by, action=Action.INVOLVEMENT_STARTED, target=involvement, patient_id=patient.pk, **detail)
     return involvement
 
 
 @transaction.atomic
-def update_involvement(*, by, involvement, **changes):
-    """Change an involvement's period or reason (e.g. a partner re-sends it); access follows at once.
-    A value cleared (an end date taken away) is audited as "" rather than "None"."""
+def update_involvement(*, by, involvement, token=None, **changes):
+    """Change an involvement's period, reason or review date (e.g. a partner re-sends it); access follows at once.
+    A value cleared (an end date taken away) is audited as "" rather than "None".
+
+    With `token` (a partner system re-sending it) the audit row names the token, and if the change makes an
+    ended involvement current again it is a new assertion: it goes back to IG's review queue with a new date."""
+    was_current = involvement.is_current
     for name, value in changes.items():
         setattr(involvement, name, value)
+    if token is not None and not was_current and involvement.is_current:
+        changes.update(reviewed_at=None, reviewed_by=None, review_on=review_date(ended_at=involvement.ended_at))
+        for name in ("reviewed_at", "reviewed_by", "review_on"):
+            setattr(involvement, name, changes[name])
     involvement.save(update_fields=list(changes))
     sync_team_access(patient=involvement.patient, care_team=involvement.care_team)
     audit(
@@ -51,17 +107,50 @@ def update_involvement(*, by, involvement, **changes):
         target=involvement,
         patient_id=involvement.patient_id,
         **{name: "" if value is None else value for name, value in changes.items()},
+        **_token_detail(token),
     )
     return involvement
 
 
 @transaction.atomic
-def end_involvement(*, by, involvement, ended_at=None):
+def end_involvement(*, by, involvement, ended_at=None, token=None):
     """End an involvement; the team loses access at once unless another current involvement remains."""
     involvement.ended_at = ended_at or timezone.now()
     involvement.save(update_fields=["ended_at"])
     sync_team_access(patient=involvement.patient, care_team=involvement.care_team)
-    audit(by=by, action=Action.INVOLVEMENT_ENDED, target=involvement, patient_id=involvement.patient_id)
+    audit(
+        by=by,
+        action=Action.INVOLVEMENT_ENDED,
+        target=involvement,
+        patient_id=involvement.patient_id,
+        **_token_detail(token),
+    )
+    return involvement
+
+
+@transaction.atomic
+def review_involvement(*, by, involvement, note="", review_on=None):
+    """IG's review of an involvement (above all those partner systems asserted): it leaves the review queue, and
+    its next review date is `review_on`, else `review_date()` from today while it lasts. Audited. Ending one
+    that should not be there is `end_involvement`, which the admin calls in the same save."""
+    if by is None:
+        raise ValueError("A review is made by someone.")
+    involvement.reviewed_at = timezone.now()
+    involvement.reviewed_by = by
+    involvement.review_note = note.strip()
+    if review_on is None and involvement.is_current:
+        review_on = review_date(ended_at=involvement.ended_at)
+    involvement.review_on = review_on
+    involvement.save(update_fields=["reviewed_at", "reviewed_by", "review_note", "review_on"])
+    audit(
+        by=by,
+        action=Action.INVOLVEMENT_REVIEWED,
+        target=involvement,
+        patient_id=involvement.patient_id,
+        note=involvement.review_note,
+        review_on="" if review_on is None else review_on,
+        asserted_by=involvement.asserted_by,
+    )
     return involvement
 
 
@@ -148,9 +237,9 @@ def sync_team_access(*, patient, care_team):
     """Make the team's grant on the patient match whether it has a current involvement."""
     current = Involvement.objects.current().filter(patient=patient, care_team=care_team).exists()
     if current:
-        assign_perm(PATIENT_VIEW_PERMISSION, care_team.group, patient)
+        assign_perm(PATIENT_READ_PERMISSION, care_team.group, patient)
     else:
-        remove_perm(PATIENT_VIEW_PERMISSION, care_team.group, patient)
+        remove_perm(PATIENT_READ_PERMISSION, care_team.group, patient)
     return current
 
 
@@ -176,6 +265,6 @@ def sync_all_access(*, now=None):
     ).select_related("patient", "care_team__group")
     granted = 0
     for involvement in missing:
-        assign_perm(PATIENT_VIEW_PERMISSION, involvement.care_team.group, involvement.patient)
+        assign_perm(PATIENT_READ_PERMISSION, involvement.care_team.group, involvement.patient)
         granted += 1
     return granted, revoked

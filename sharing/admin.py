@@ -7,21 +7,27 @@ guardian permission tables are deliberately not registered: grants follow involv
 hand.
 """
 
+import datetime
+
 from django import forms
-from django.contrib import admin
-from django.core.exceptions import ValidationError
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
+from audit.writers import record_admin_view
 from directory.admin import OrganisationAdmin
 from directory.models import Organisation
+from directory.profiles import professional_for
 from patients.admin import NhsNumberSearchMixin, PatientAdmin
 from patients.models import Patient
 
-from . import actions
-from .models import BreakGlass, Involvement, SharingAgreement
+from . import actions, alerts
+from .models import BreakGlass, Involvement, PrivacyAlert, SharingAgreement
 
 
 class OrganisationCodeFilter(admin.SimpleListFilter):
@@ -99,10 +105,91 @@ class InvolvementStatusFilter(admin.SimpleListFilter):
         return queryset
 
 
+class AssertedByFilter(admin.SimpleListFilter):
+    title = "asserted by"
+    parameter_name = "asserted"
+
+    def lookups(self, request, model_admin):
+        return (("partner", "A partner system (API token)"), ("here", "Recorded here (IG, or the service)"))
+
+    def queryset(self, request, queryset):
+        if self.value() == "partner":
+            return queryset.filter(asserted_by_token__isnull=False)
+        if self.value() == "here":
+            return queryset.filter(asserted_by_token__isnull=True)
+        return queryset
+
+
+def _overdue(now):
+    current = Q(started_at__lte=now) & (Q(ended_at__isnull=True) | Q(ended_at__gt=now))
+    return current & Q(review_on__lt=timezone.localdate(now))
+
+
+class InvolvementReviewFilter(admin.SimpleListFilter):
+    """IG's queue, like break glass: what partner systems asserted and nobody has reviewed, and relationships
+    past their review date (still current). Listed oldest first (`InvolvementAdmin.get_ordering`)."""
+
+    title = "review"
+    parameter_name = "review"
+    QUEUE = "needed"
+
+    def lookups(self, request, model_admin):
+        return (
+            (self.QUEUE, "Needs review (from a partner system and not reviewed, or overdue)"),
+            ("unreviewed", "From a partner system, not yet reviewed"),
+            ("overdue", "Review overdue"),
+            ("reviewed", "Reviewed"),
+        )
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        unreviewed = Q(asserted_by_token__isnull=False, reviewed_at__isnull=True)
+        if self.value() == self.QUEUE:
+            return queryset.filter(unreviewed | _overdue(now))
+        if self.value() == "unreviewed":
+            return queryset.filter(unreviewed)
+        if self.value() == "overdue":
+            return queryset.filter(_overdue(now))
+        if self.value() == "reviewed":
+            return queryset.filter(reviewed_at__isnull=False)
+        return queryset
+
+
+class InvolvementForm(forms.ModelForm):
+    """The involvement, and on an existing one IG's review: ticking "reviewed" records it (audited, through
+    `actions.review_involvement`) with the note; the review date may be changed with it or on its own."""
+
+    reviewed = forms.BooleanField(
+        required=False,
+        label="Mark as reviewed",
+        help_text="This relationship is right. It leaves the review queue; the next review date is the one "
+        "below if you change it, else a year on while it lasts.",
+    )
+    note = forms.CharField(required=False, label="Review note", widget=forms.Textarea(attrs={"rows": 3}))
+
+    class Meta:
+        model = Involvement
+        fields = ("patient", "care_team", "reason", "started_at", "ended_at", "source_id", "review_on")
+
+
 @admin.register(Involvement)
 class InvolvementAdmin(NhsNumberSearchMixin, admin.ModelAdmin):
-    list_display = ("patient", "care_team", "organisation", "reason", "started_at", "ended_at", "current")
+    form = InvolvementForm
+    list_display = (
+        "patient",
+        "care_team",
+        "organisation",
+        "reason",
+        "started_at",
+        "ended_at",
+        "current",
+        "asserted_by",
+        "review_on",
+        "reviewed_at",
+    )
     list_filter = (
+        InvolvementReviewFilter,
+        AssertedByFilter,
         "reason",
         InvolvementStatusFilter,
         "care_team__kind",
@@ -116,23 +203,35 @@ class InvolvementAdmin(NhsNumberSearchMixin, admin.ModelAdmin):
         "care_team__name",
         "=care_team__organisation__ods_code",
         "=source_id",
+        "=asserted_by",
     )
     list_select_related = ("patient", "care_team__organisation")
     autocomplete_fields = ("patient", "care_team")
     date_hierarchy = "started_at"
     show_full_result_count = False
-    fieldsets = (
-        (
-            None,
-            {
-                "fields": ("patient", "care_team", "reason", "started_at", "ended_at", "source_id"),
-                "description": (
-                    "Saving an involvement gives the care team access to the patient's record at once; an end "
-                    "date in the past takes it away at once. Involvements are history: end them, never delete."
-                ),
-            },
-        ),
+    main_fieldset = (
+        None,
+        {
+            "fields": ("patient", "care_team", "reason", "started_at", "ended_at", "source_id"),
+            "description": (
+                "Saving an involvement gives the care team access to the patient's record at once; an end "
+                "date in the past takes it away at once. Involvements are history: end them, never delete."
+            ),
+        },
     )
+    asserted_fieldset = ("Who asserted it", {"fields": ("asserted_by", "asserted_by_token")})
+    review_fieldset = (
+        "Review",
+        {
+            "fields": ("review_on", "reviewed_at", "reviewed_by", "review_note", "reviewed", "note"),
+            "description": (
+                "What partner systems assert waits here for review, as break glass does. Not right? End it "
+                "above (an end date now) and say why in the note."
+            ),
+        },
+    )
+    READ_ONLY_ONCE_MADE = ("patient", "care_team", "reason", "started_at", "source_id")
+    ALWAYS_READ_ONLY = ("asserted_by", "asserted_by_token", "reviewed_at", "reviewed_by", "review_note")
 
     @admin.display(ordering="care_team__organisation__name")
     def organisation(self, involvement):
@@ -142,8 +241,18 @@ class InvolvementAdmin(NhsNumberSearchMixin, admin.ModelAdmin):
     def current(self, involvement):
         return involvement.is_current
 
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return (self.main_fieldset, ("Review", {"fields": ("review_on",)}))
+        return (self.main_fieldset, self.asserted_fieldset, self.review_fieldset)
+
     def get_readonly_fields(self, request, obj=None):
-        return ("patient", "care_team", "reason", "started_at", "source_id") if obj else ()
+        return (*self.READ_ONLY_ONCE_MADE, *self.ALWAYS_READ_ONLY) if obj else self.ALWAYS_READ_ONLY
+
+    def get_ordering(self, request):
+        if request.GET.get(InvolvementReviewFilter.parameter_name):
+            return ("started_at", "pk")  # a queue: the longest waiting first
+        return super().get_ordering(request)
 
     def has_delete_permission(self, request, obj=None):
         return False
@@ -158,13 +267,25 @@ class InvolvementAdmin(NhsNumberSearchMixin, admin.ModelAdmin):
                 started_at=obj.started_at,
                 ended_at=obj.ended_at,
                 source_id=obj.source_id,
+                review_on=obj.review_on,
             )
             obj.pk, obj._state.adding = created.pk, False
-        elif "ended_at" in form.changed_data:
+            return
+        if "ended_at" in form.changed_data:
             if obj.ended_at:
                 actions.end_involvement(by=request.user, involvement=obj, ended_at=obj.ended_at)
             else:
                 actions.reopen_involvement(by=request.user, involvement=obj)
+        review_on_changed = "review_on" in form.changed_data
+        if form.cleaned_data.get("reviewed"):
+            actions.review_involvement(
+                by=request.user,
+                involvement=obj,
+                note=form.cleaned_data.get("note", ""),
+                review_on=obj.review_on if review_on_changed else None,
+            )
+        elif review_on_changed:
+            actions.update_involvement(by=request.user, involvement=obj, review_on=obj.review_on)
 
 
 # --- break glass --------------------------------------------------------------------------------------------------
@@ -299,6 +420,21 @@ class BreakGlassAdmin(NhsNumberSearchMixin, admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """The review page shows who broke the glass into whose record, and why (the reason may be clinical):
+        one AccessEvent per view, basis "ig-admin", page "admin:break-glass-review", in the patient's "who has
+        seen this record". The queue lists a patient's name and NHS number only, as the access log does."""
+        response = super().change_view(request, object_id, form_url, extra_context)
+        grant = (getattr(response, "context_data", None) or {}).get("original")
+        if grant is not None and response.status_code == 200:
+            record_admin_view(
+                request=request,
+                professional=professional_for(request.user),
+                patients=[grant.patient],
+                page="admin:break-glass-review",
+            )
+        return response
+
     def save_model(self, request, obj, form, change):
         if not form.has_changed():
             return  # saving an unchanged follow-up is not a second review
@@ -334,3 +470,77 @@ class SharingPatientAdmin(PatientAdmin):
 
 admin.site.unregister(Patient)
 admin.site.register(Patient, SharingPatientAdmin)
+
+
+# --- privacy alerts (11B) -----------------------------------------------------------------------------------------
+
+
+@admin.register(PrivacyAlert)
+class PrivacyAlertAdmin(admin.ModelAdmin):
+    """The privacy alerts page (`sharing.alerts`, one day at a time, ?day=YYYY-MM-DD), listed on the admin index
+    under Sharing. For whoever may read the access log it is drawn from (IG: `audit.view_accessevent`). Its rows
+    are access-log rows (the model is a proxy), shown read-only like the log's own."""
+
+    list_per_page = 50
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_staff and request.user.has_perm("audit.view_accessevent")
+
+    def has_module_permission(self, request):
+        return self.has_view_permission(request)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields]
+
+    def changelist_view(self, request, extra_context=None):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        today = timezone.localdate()
+        try:
+            day = datetime.date.fromisoformat(request.GET.get("day", "")) if request.GET.get("day") else today
+        except ValueError:
+            messages.warning(request, "That is not a date (YYYY-MM-DD): showing today.")
+            day = today
+        day = min(day, today)
+        found = alerts.alerts_for(day)
+        by_rule = [(rule, [alert for alert in found if alert.rule == rule]) for rule in alerts.Rule]
+        changelist = reverse("admin:sharing_privacyalert_changelist")
+        involvements = reverse("admin:sharing_involvement_changelist")
+        now = timezone.now()
+        queue = Involvement.objects.filter(asserted_by_token__isnull=False, reviewed_at__isnull=True)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Privacy alerts",
+            "subtitle": f"{day:%A} {day.day} {day:%B %Y}",
+            "day": day,
+            "is_today": day == today,
+            "previous_url": f"{changelist}?{urlencode({'day': (day - datetime.timedelta(days=1)).isoformat()})}",
+            "next_url": f"{changelist}?{urlencode({'day': (day + datetime.timedelta(days=1)).isoformat()})}",
+            "by_rule": by_rule,
+            "alert_count": len(found),
+            "queue_count": _capped_count(queue),
+            "overdue_count": _capped_count(Involvement.objects.filter(_overdue(now))),
+            "queue_url": f"{involvements}?{urlencode({'review': InvolvementReviewFilter.QUEUE})}",
+            "unreviewed_url": f"{involvements}?{urlencode({'review': 'unreviewed'})}",
+            "overdue_url": f"{involvements}?{urlencode({'review': 'overdue'})}",
+            "cap": COUNT_CAP,
+        }
+        return TemplateResponse(request, "admin/sharing/privacy_alerts.html", context)
+
+
+COUNT_CAP = 10_000
+
+
+def _capped_count(queryset) -> int:
+    """At most COUNT_CAP + 1 rows counted: the page says "more than" past the cap."""
+    return queryset.order_by()[: COUNT_CAP + 1].count()

@@ -1,7 +1,7 @@
 """What is shared with whom: sharing agreements, involvements (which grant care-team access), break glass.
 
 Access is granted per patient, never per clinical item: an Involvement (patient + care team + period)
-gives the team's Django group django-guardian's `view_patient` on that patient, through the direct
+gives the team's Django group django-guardian's `read_shared_record` on that patient, through the direct
 foreign-key permission tables below (generic-key tables slow to seconds at a million objects).
 """
 
@@ -10,11 +10,13 @@ from django.db import models
 from django.utils import timezone
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
-from directory.models import CareTeam, Organisation
+from audit.models import AccessEvent
+from directory.models import ApiToken, CareTeam, Organisation
 from patients.categories import category_choices
 
 # The object permission an involvement grants its team's group. Only `access` and `actions` use guardian.
-VIEW_PERMISSION = "view_patient"
+# Not Django's `view_patient`: that one is admin's (IG finding a patient's demographics) and never opens a record.
+VIEW_PERMISSION = "read_shared_record"
 
 
 class SharingAgreement(models.Model):
@@ -45,7 +47,20 @@ class InvolvementQuerySet(models.QuerySet):
 
 
 class Involvement(models.Model):
-    """A care team's involvement with a patient for a period; while current it grants the team access."""
+    """A care team's involvement with a patient for a period; while current it grants the team access.
+
+    Who said so: `asserted_by` keeps, as a value, the actor that started it (an IG officer's email, or a partner
+    system's token label, "api-token:<id>:<prefix>@<ODS code>"); `asserted_by_token` links the organisation
+    token a partner system sent it with (kept, never deleted: tokens are revoked, not removed).
+
+    Review: IG review what partner systems assert, as they review break glass. An involvement a token asserted
+    waits in the queue until an IG officer reviews it (`reviewed_at`, `reviewed_by`, `review_note`, through
+    `actions.review_involvement`, audited). Relationships end: `review_on` is the date by which someone should
+    look again. A partner-asserted involvement gets one `INVOLVEMENT_REVIEW_DAYS` (365) after the day it was
+    asserted, unless its period (CareTeam.period.end) ends it before then; a review sets the next one the same
+    way; IG may set or change it on any involvement. Nothing ends by itself when its review is overdue
+    (cutting access could harm care): overdue ones are listed to IG ("review overdue" in admin).
+    """
 
     class Reason(models.TextChoices):
         REGISTRATION = "registration", "Registered patient"
@@ -59,12 +74,42 @@ class Involvement(models.Model):
     started_at = models.DateTimeField(default=timezone.now)
     ended_at = models.DateTimeField(null=True, blank=True)
     source_id = models.CharField(max_length=200, blank=True)
+    asserted_by = models.CharField(
+        max_length=254, blank=True, help_text="Who recorded it: an email address, or a partner system's token."
+    )
+    asserted_by_token = models.ForeignKey(
+        ApiToken,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="asserted_involvements",
+        help_text="The partner system's API token that asserted it.",
+    )
+    review_on = models.DateField(
+        null=True, blank=True, help_text="When the relationship should be looked at again (review overdue after)."
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    review_note = models.TextField(blank=True)
 
     objects = InvolvementQuerySet.as_manager()
 
     class Meta:
         ordering = ["-started_at"]
-        indexes = [models.Index(fields=["patient", "-started_at"], name="involvement_patient_date")]
+        indexes = [
+            models.Index(fields=["patient", "-started_at"], name="involvement_patient_date"),
+            # IG's queue: what partner systems asserted and nobody has reviewed yet.
+            models.Index(
+                fields=["started_at"],
+                condition=models.Q(asserted_by_token__isnull=False, reviewed_at__isnull=True),
+                name="involvement_review_queue",
+            ),
+            models.Index(
+                fields=["review_on"], condition=models.Q(review_on__isnull=False), name="involvement_review_on"
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["care_team", "source_id"],
@@ -80,6 +125,10 @@ class Involvement(models.Model):
     def is_current(self):
         now = timezone.now()
         return self.started_at <= now and (self.ended_at is None or self.ended_at > now)
+
+    @property
+    def review_overdue(self):
+        return self.review_on is not None and self.review_on < timezone.localdate() and self.is_current
 
 
 class PatientUserObjectPermission(UserObjectPermissionBase):
@@ -137,3 +186,17 @@ class BreakGlass(models.Model):
     @property
     def is_active(self):
         return self.started_at <= timezone.now() < self.expires_at
+
+
+# --- Privacy alerts (11B) -----------------------------------------------------------------------------------------
+
+
+class PrivacyAlert(AccessEvent):
+    """No table of its own: the admin's entry for the privacy alerts IG work from (`sharing.alerts` computes them
+    from the access log on demand), so that the page is listed on the admin index under Sharing."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "privacy alert"
+        verbose_name_plural = "privacy alerts"
+        default_permissions = ()

@@ -132,7 +132,7 @@ def test_history(patient: Patient, decision: Decision, code: str, limit: int = 5
 @dataclass
 class CoverageCell:
     category: Category
-    state: str  # "own", "shared", "shared-empty", "not-shared", "opted-out"
+    state: str  # "own", "shared", "shared-empty", "not-shared"
     count: int = 0
     withheld: int = 0
 
@@ -143,7 +143,6 @@ class CoverageCell:
             "shared": "Shared",
             "shared-empty": "Shared, nothing recorded",
             "not-shared": "Not shared by this organisation",
-            "opted-out": "Not shown: the patient has opted out",
         }[self.state]
 
 
@@ -175,17 +174,27 @@ def _holdings(patient: Patient):
 
 def coverage(patient: Patient, decision: Decision) -> list[CoverageRow]:
     """For each organisation holding data on the patient and each category: what the viewer can see, so
-    that absence never looks like "nothing exists". Three queries whatever the record's size."""
+    that absence never looks like "nothing exists". Three queries whatever the record's size.
+
+    When the patient has opted out, the viewer's own organisation only (the page's banner says the patient
+    has opted out): naming the others would tell the viewer which services hold data on the patient (a
+    sexual-health clinic, say), the very relationships the objection keeps from other organisations."""
     held = {}
     for organisation_id, category, n, sensitive in _holdings(patient):
+        if decision.opted_out and organisation_id != decision.organisation_id:
+            continue
         count, withheld = held.get((organisation_id, category), (0, 0))
         held[organisation_id, category] = (count + n, withheld + sensitive)
-    organisation_ids = {organisation_id for organisation_id, _ in held}
-    shared = set(
-        SharingAgreement.objects.filter(
-            organisation_id__in=organisation_ids, shares=True, since__lte=timezone.localdate()
-        ).values_list("organisation_id", "category")
-    )
+    if decision.opted_out:
+        organisation_ids = {decision.organisation_id} - {None}  # shown even when it holds nothing
+        shared = set()
+    else:
+        organisation_ids = {organisation_id for organisation_id, _ in held}
+        shared = set(
+            SharingAgreement.objects.filter(
+                organisation_id__in=organisation_ids, shares=True, since__lte=timezone.localdate()
+            ).values_list("organisation_id", "category")
+        )
     rows = []
     for organisation in Organisation.objects.filter(pk__in=organisation_ids).order_by("name"):
         cells = []
@@ -193,8 +202,6 @@ def coverage(patient: Patient, decision: Decision) -> list[CoverageRow]:
             count, sensitive = held.get((organisation.pk, category.value), (0, 0))
             if organisation.pk == decision.organisation_id:
                 cells.append(CoverageCell(category, "own", count))
-            elif decision.opted_out:
-                cells.append(CoverageCell(category, "opted-out"))
             elif (organisation.pk, category.value) not in shared:
                 cells.append(CoverageCell(category, "not-shared"))
             else:

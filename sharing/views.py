@@ -11,9 +11,11 @@ from .models import SharingAgreement
 
 @login_not_required
 def partners(request):
-    """Every connected organisation, grouped by kind then region, with the categories each shares."""
+    """Every connected organisation, grouped by kind then region, with the categories each shares.
+
+    Only organisations IG created or approved (`listed`): one a feed added on a sender's word is not shown."""
     query = request.GET.get("q", "").strip()[:100]
-    organisations = Organisation.objects.filter(active=True).prefetch_related(
+    organisations = Organisation.objects.filter(active=True, listed=True).prefetch_related(
         Prefetch(
             "sharing_agreements",
             queryset=SharingAgreement.objects.filter(shares=True).order_by("category"),

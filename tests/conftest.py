@@ -135,8 +135,11 @@ def inactive_organisation():
 
 
 @pytest.fixture
-def professional_at_inactive_organisation(inactive_organisation, care_team):
-    """In the care team, account and profile active, but their organisation is no longer active."""
+def professional_at_inactive_organisation(inactive_organisation, patient):
+    """In a care team involved with the patient, account and profile active, but their organisation (the
+    team's: members work for their team's organisation) is no longer active."""
+    team = factories.CareTeamFactory(organisation=inactive_organisation, name="Closed Lane practice team")
+    factories.InvolvementFactory(patient=patient, care_team=team)
     professional = factories.ProfessionalFactory(organisation=inactive_organisation)
-    add_team_member(by=None, team=care_team, professional=professional)
+    add_team_member(by=None, team=team, professional=professional)
     return professional.user

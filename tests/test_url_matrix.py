@@ -295,12 +295,273 @@ def test_admin_is_for_staff_only(signed_in, actor, patient, full_record):
             response = client.get(response["Location"])
             hops.append((response.status_code, response.get("Location")))
         assert hops == admin_hops(actor, url), url
+        # Nobody is listed until a search, for staff too: there is no browsing the patient index.
+        assert_no_patient_data(response.content.decode(), patient, url)
+    if actor in STAFF:
+        # IG find a patient here by searching (demographics only), and the search is in the access log.
+        response = client.get(reverse("admin:patients_patient_changelist"), {"q": patient.nhs_number_display})
+        assert patient.nhs_number_display in response.content.decode()
+        assert not any(marker in response.content.decode() for marker in CLINICAL_MARKERS)
+        (event,) = AccessEvent.objects.filter(request_id=response["X-Request-ID"])
+        assert (event.basis, event.page, event.patient_id) == (AccessBasis.IG_ADMIN, "admin:patient-search", patient.pk)
+
+
+# --- admin, as the IG officer: every admin URL, what IG get, and what of a patient it shows (issue 11) ----------
+#
+# IG (staff, the IG group's permissions, not superuser) work objections, break glass, the audit trail, the
+# directory and sharing agreements in admin; no clinical entry is there. Each admin URL is classified by what it
+# shows of a patient, and the class is checked on the page, with its AccessEvents:
+ADMIN_DETAILS = "details"  # demographics, or the context of a look at the record: one AccessEvent per patient shown
+ADMIN_NAMES = "names"  # IG's own records naming a patient (name, NHS number) and nothing more: no AccessEvent
+ADMIN_NOTHING = "nothing"  # nothing of any patient: no AccessEvent
+# What IG open (200) per registered model; every other view of it refuses them (403). A model registered in
+# admin but missing here fails `test_every_admin_url_is_classified_for_ig`: decide first what IG see of it.
+IG_OPENS = {
+    "auth.group": set(),
+    "auth.user": set(),
+    "account.emailaddress": set(),
+    "mfa.authenticator": set(),
+    "audit.accessevent": {"changelist", "change", "history", "patient"},
+    "audit.auditevent": {"changelist", "change", "history"},
+    "directory.organisation": {"changelist", "add", "change", "history"},
+    "directory.professional": {"changelist", "add", "change", "history"},
+    "directory.careteam": {"changelist", "add", "change", "history"},
+    "directory.careteammembership": {"changelist", "add", "change", "history", "delete"},
+    "directory.apitoken": {"changelist", "change", "history"},
+    "sharing.sharingagreement": {"changelist", "add", "change", "history"},
+    "sharing.involvement": {"changelist", "add", "change", "history"},
+    "sharing.breakglass": {"changelist", "change", "history"},
+    "optout.regionalprocess": {"changelist", "change", "history"},
+    "optout.objection": {"changelist", "change", "history"},
+    "patients.patient": {"changelist", "change", "history"},
+    # Added beside this work (issue 11, privacy alerts): a proxy of the access log; its owner confirms.
+    "sharing.privacyalert": {"changelist", "change", "history"},
+}
+# (model, view) -> class; anything not listed shows nothing of a patient.
+ADMIN_SHOWS = {
+    ("patients.patient", "change"): ADMIN_DETAILS,  # page "admin:patient"
+    ("patients.patient", "history"): ADMIN_NAMES,
+    # The list shows nobody until a search: its searches are ADMIN_SEARCHES below.
+    ("sharing.breakglass", "change"): ADMIN_DETAILS,  # page "admin:break-glass-review"
+    ("sharing.breakglass", "changelist"): ADMIN_NAMES,
+    ("sharing.breakglass", "history"): ADMIN_NAMES,
+    ("optout.objection", "change"): ADMIN_DETAILS,  # candidates to match: page "admin:objection-match"
+    ("optout.objection", "changelist"): ADMIN_NAMES,
+    ("optout.objection", "history"): ADMIN_NAMES,
+    ("sharing.involvement", "changelist"): ADMIN_NAMES,
+    ("sharing.involvement", "change"): ADMIN_NAMES,
+    ("sharing.involvement", "history"): ADMIN_NAMES,
+    ("audit.accessevent", "changelist"): ADMIN_NAMES,
+    ("audit.accessevent", "change"): ADMIN_NAMES,
+    ("audit.accessevent", "history"): ADMIN_NAMES,
+    ("audit.accessevent", "patient"): ADMIN_NAMES,  # "who has seen this record"
+    ("audit.auditevent", "changelist"): ADMIN_NAMES,
+    ("audit.auditevent", "change"): ADMIN_NAMES,
+    ("audit.auditevent", "history"): ADMIN_NAMES,
+    ("sharing.privacyalert", "changelist"): ADMIN_NAMES,
+    ("sharing.privacyalert", "change"): ADMIN_NAMES,
+    ("sharing.privacyalert", "history"): ADMIN_NAMES,
+}
+# The admin's own pages (not a model's): the status IG get on a GET, and what of a patient they show.
+ADMIN_SITE = {
+    "admin:index": (200, ADMIN_NOTHING),
+    "admin:login": (302, ADMIN_NOTHING),  # already signed in: on to the index
+    "admin:logout": (405, ADMIN_NOTHING),  # POST only
+    "admin:password_change": (200, ADMIN_NOTHING),
+    "admin:password_change_done": (200, ADMIN_NOTHING),
+    "admin:jsi18n": (200, ADMIN_NOTHING),
+    "admin:autocomplete": (403, ADMIN_NOTHING),  # without its parameters; with them, ADMIN_SEARCHES
+    "admin:view_on_site": (404, ADMIN_NOTHING),  # a patient has no page outside admin
+    "admin:auth_user_password_change": (403, ADMIN_NOTHING),
+}
+ADMIN_POST_ONLY = {"export", "match", "verify", "uphold", "reject", "withdraw"}  # a GET is refused (405)
+ADMIN_MODEL_VIEW = re.compile(r"^admin:(?P<app>[a-z]+)_(?P<model>[a-z]+)_(?P<view>[a-z]+)$")
+
+
+def admin_model_view(name):
+    """("app.model", view) for a model's admin URL name, None for the site's own."""
+    from django.contrib import admin
+
+    match = ADMIN_MODEL_VIEW.match(name)
+    if name in ADMIN_SITE or not match:
+        return None
+    label = f"{match['app']}.{match['model']}"
+    assert any(model._meta.label_lower == label for model in admin.site._registry), name
+    return label, match["view"]
+
+
+@pytest.fixture
+def admin_world(patient, full_record, clinician, clinician_other_org, ig_user, organisation):
+    """One row of everything admin lists, around `patient`: an objection that matches them (by family name and
+    date of birth; the requester gave another postcode), a break glass, a look at the record, an API token."""
+    from allauth.account.models import EmailAddress
+    from django.test import Client
+
+    from directory import actions as directory_actions
+    from directory.models import Region
+    from optout import actions as optout_actions
+    from optout.models import RegionalProcess
+
+    looking = Client()
+    looking.force_login(clinician)
+    assert looking.get(reverse("record-summary", args=[patient.pk])).status_code == 200
+    grant = actions.break_glass(by=clinician_other_org, patient=patient, reason_code="emergency-treatment")
+    objection = optout_actions.submit_objection(
+        given_name=patient.given_name,
+        family_name=patient.family_name,
+        date_of_birth=patient.date_of_birth,
+        postcode="EC1A 1BB",
+        contact_email="requester@example.com",
+        region=Region.SEL,
+        reason="Keep my records separate.",
+    )
+    assert objection.postcode != patient.postcode
+    RegionalProcess.objects.get_or_create(region=Region.SEL, defaults={"title": "South east London", "body": "."})
+    directory_actions.create_api_token(by=None, name="GP feed", organisation=organisation)
+    EmailAddress.objects.get_or_create(user=ig_user, email=ig_user.email, defaults={"verified": True})
+    return {"patient": patient, "objection": objection, "grant": grant, "ig_user": ig_user}
+
+
+def admin_cases(world):
+    """(URL name, url, status, class, patients the page shows) for every admin URL pattern, as IG GET it."""
+    from django.contrib import admin
+    from django.contrib.contenttypes.models import ContentType
+
+    from audit.models import AccessEvent
+    from patients.models import Patient
+
+    patient = world["patient"]
+    registry = {model._meta.label_lower: model for model in admin.site._registry}
+    instance = {
+        "optout.objection": world["objection"],
+        "sharing.breakglass": world["grant"],
+        "patients.patient": patient,
+        "audit.accessevent": AccessEvent.objects.filter(patient_id=patient.pk).first(),
+    }
+    cases = []
+    for name, route, _ in iter_patterns():
+        if not name.startswith("admin:"):
+            continue
+        parameters = ROUTE_PARAMETER.findall(route)
+        if name == "admin:":  # unnamed: a model's bare object URL (to its change page), or the last catch-all
+            if "url" in parameters:  # no entry model is in admin: where their pages were is not found
+                for model in ("condition", "letter", "observation", "supportperson", "sourcepatientid"):
+                    cases.append((name, f"/admin/patients/{model}/", 404, ADMIN_NOTHING, []))
+            else:
+                _, app, model_name, _ = route.split("/", 3)
+                label = f"{app}.{model_name}"
+                item = instance.get(label) or registry[label].objects.order_by("pk").first()
+                cases.append((name, "/" + route.replace("<path:object_id>", str(item.pk)), 302, ADMIN_NOTHING, []))
+            continue
+        if name == "admin:app_list":
+            for app in sorted({model._meta.app_label for model in registry.values()}):
+                ig_has = any(label.startswith(f"{app}.") and IG_OPENS.get(label) for label in registry)
+                url = reverse(name, kwargs={"app_label": app})
+                cases.append((name, url, 200 if ig_has else 404, ADMIN_NOTHING, []))
+            continue
+        if name in ADMIN_SITE:
+            status, shows = ADMIN_SITE[name]
+            kwargs = {}
+            if name == "admin:view_on_site":
+                kwargs = {"content_type_id": ContentType.objects.get_for_model(Patient).pk, "object_id": patient.pk}
+            elif name == "admin:auth_user_password_change":
+                kwargs = {"id": world["ig_user"].pk}
+            cases.append((name, reverse(name, kwargs=kwargs), status, shows, []))
+            continue
+        label, view = admin_model_view(name)
+        assert label in IG_OPENS, f"classify {label} in IG_OPENS (tests/test_url_matrix.py)"
+        model = registry[label]
+        item = instance.get(label) or model.objects.order_by("pk").first()
+        assert item is not None, label
+        kwargs = {}
+        if "object_id" in parameters:
+            kwargs["object_id"] = item.pk
+        if "patient_id" in parameters:
+            kwargs["patient_id"] = patient.pk
+        url = reverse(name, kwargs=kwargs)
+        if view in ADMIN_POST_ONLY:
+            cases.append((name, url, 405, ADMIN_NOTHING, []))
+            continue
+        status = 200 if view in IG_OPENS[label] else 403
+        shows = ADMIN_SHOWS.get((label, view), ADMIN_NOTHING) if status == 200 else ADMIN_NOTHING
+        cases.append((name, url, status, shows, [patient] if shows == ADMIN_DETAILS else []))
+    # The patient list and the patient picker show nobody until a search; a search shows its patients.
+    changelist = reverse("admin:patients_patient_changelist")
+    picker = reverse("admin:autocomplete")
+    pick = urlencode({"app_label": "sharing", "model_name": "involvement", "field_name": "patient"})
+    search = "admin:patients_patient_changelist"
+    cases += [
+        (search, f"{changelist}?{urlencode({'q': patient.nhs_number_display})}", 200, ADMIN_DETAILS, [patient]),
+        (search, f"{changelist}?{urlencode({'q': patient.family_name})}", 200, ADMIN_DETAILS, [patient]),
+        ("admin:autocomplete", f"{picker}?{pick}", 200, ADMIN_NOTHING, []),
+        (
+            "admin:autocomplete",
+            f"{picker}?{pick}&{urlencode({'term': patient.nhs_number})}",
+            200,
+            ADMIN_DETAILS,
+            [patient],
+        ),
+    ]
+    return cases
+
+
+def assert_no_patient_details(body, patient, url):
+    """A patient may be named (name, NHS number), nothing more: no address, postcode, phone, nor any entry."""
+    for detail in (patient.postcode, patient.phone, patient.address):
+        assert detail not in body, (url, detail)
+    for marker in CLINICAL_MARKERS:
+        assert marker not in body, (url, marker)
+
+
+def test_every_admin_url_is_classified_for_ig(admin_world):
+    cases = admin_cases(admin_world)
+    urls = [url for _, url, *_ in cases]
+    assert len(urls) == len(set(urls))
+    patterns = {name for name, _, _ in iter_patterns() if name.startswith("admin:")}
+    assert {name for name, *_ in cases} == patterns
+
+
+@pytest.mark.usefixtures("admin_settings")
+def test_finding_1_every_admin_url_ig_reach_writes_an_access_event_exactly_when_it_shows_a_patient(
+    client, ig_user, admin_world
+):
+    from audit.models import AccessEvent
+
+    patient = admin_world["patient"]
+    client.force_login(ig_user)
+    for _, url, status, shows, shown in admin_cases(admin_world):
+        before = AccessEvent.objects.count()
+        response = client.get(url)
+        assert response.status_code == status, url
         body = response.content.decode()
-        if actor in STAFF and url == reverse("admin:patients_patient_changelist"):
-            # IG finds patients here (demographics): the page really lists them.
-            assert patient.nhs_number_display in body
+        events = list(AccessEvent.objects.filter(request_id=response["X-Request-ID"]))
+        assert AccessEvent.objects.count() == before + len(events), url
+        if shows == ADMIN_DETAILS:
+            assert sorted(event.patient_id for event in events) == sorted(p.pk for p in shown), url
+            for event in events:
+                assert (event.outcome, event.basis, event.user_id) == (
+                    AccessOutcome.ALLOWED,
+                    AccessBasis.IG_ADMIN,
+                    ig_user.pk,
+                ), url
+                assert event.page.startswith("admin:"), url
+            assert not any(marker in body for marker in CLINICAL_MARKERS), url
+            continue
+        assert events == [], url
+        if shows == ADMIN_NAMES:
+            assert_no_patient_details(body, patient, url)
         else:
             assert_no_patient_data(body, patient, url)
+    # Every look is in the patient's "who has seen this record", under IG's own basis.
+    seen = client.get(reverse("admin:audit_accessevent_patient", args=[patient.pk]))
+    pages = {event.page for event in seen.context["page_obj"].object_list if event.basis == AccessBasis.IG_ADMIN}
+    assert pages == {
+        "admin:patient",
+        "admin:patient-search",
+        "admin:patient-picker",
+        "admin:break-glass-review",
+        "admin:objection-match",
+    }
 
 
 def test_public_urls_need_no_sign_in(client):
@@ -323,3 +584,108 @@ def test_admin_sign_in_cannot_skip_the_second_factor(client, ig_officer):
     assert "_auth_user_id" not in client.session
     index = client.get(reverse("admin:index"))
     assert (index.status_code, index["Location"]) == (302, sign_in_redirect(reverse("admin:index"), admin_login))
+
+
+# --- every partner-token write path (issue 11) ---------------------------------------------------------------------
+#
+# Each FHIR write path × each kind of token: the one exact status; refused, nothing is written (no record data, no
+# involvement, no audit or access row); accepted, exactly one AuditEvent naming the token.
+
+FHIR_WRITES = {
+    "POST /fhir/ (Bundle)": ("post", "/fhir/"),
+    "POST /fhir/{type}": ("post", "/fhir/Patient"),
+    "PUT /fhir/{type}/{id}": ("put", "/fhir/Patient/p1"),
+}
+TOKEN_KINDS = ["organisation", "personal", "revoked", "none"]
+WRITE_STATUS = {
+    ("organisation", "POST /fhir/ (Bundle)"): 200,
+    ("organisation", "POST /fhir/{type}"): 201,
+    ("organisation", "PUT /fhir/{type}/{id}"): 201,
+    **{(kind, path): 403 for kind in ["personal"] for path in FHIR_WRITES},
+    **{(kind, path): 401 for kind in ["revoked", "none"] for path in FHIR_WRITES},
+}
+
+
+def _fhir_write_body(path_name, patient_nhs_number="9990000018"):
+    import json
+
+    subject = {"identifier": {"system": "https://fhir.nhs.uk/Id/nhs-number", "value": patient_nhs_number}}
+    patient = {
+        "resourceType": "Patient",
+        "id": "p1",
+        "identifier": [subject["identifier"]],
+        "name": [{"family": "Writepath", "given": ["Token"]}],
+        "birthDate": "1970-01-01",
+    }
+    if path_name != "POST /fhir/ (Bundle)":
+        return json.dumps(patient).encode()
+    condition = {
+        "resourceType": "Condition",
+        "id": "c1",
+        "code": {"text": "Type 2 diabetes mellitus"},
+        "subject": subject,
+    }
+    team = {"resourceType": "CareTeam", "id": "ct1", "status": "active", "name": "Diabetes clinic", "subject": subject}
+    entries = [
+        {"resource": r, "request": {"method": "POST", "url": r["resourceType"]}} for r in (patient, condition, team)
+    ]
+    return json.dumps({"resourceType": "Bundle", "type": "transaction", "entry": entries}).encode()
+
+
+def _written():
+    from patients.models import Condition, Patient, SourcePatientId
+    from sharing.models import Involvement
+
+    models = (Patient, SourcePatientId, Condition, Involvement, AuditEvent, AccessEvent)
+    return {model.__name__: model.objects.count() for model in models}
+
+
+@pytest.fixture
+def write_tokens(other_organisation, clinician):
+    from directory.actions import create_api_token, revoke_api_token
+
+    organisation_token, organisation_secret = create_api_token(
+        by=None, name="EPR feed", organisation=other_organisation
+    )
+    _, personal_secret = create_api_token(by=None, name="Viewer", user=clinician)
+    revoked, revoked_secret = create_api_token(by=None, name="Old feed", organisation=other_organisation)
+    revoke_api_token(by=None, token=revoked)
+    secrets = {
+        "organisation": organisation_secret,
+        "personal": personal_secret,
+        "revoked": revoked_secret,
+        "none": None,
+    }
+    return organisation_token, secrets
+
+
+def test_every_partner_write_path_and_token_kind_is_classified():
+    assert set(WRITE_STATUS) == {(kind, path) for kind in TOKEN_KINDS for path in FHIR_WRITES}
+    fhir_write_names = {"fhir:base", "fhir:type", "fhir:instance"}
+    assert fhir_write_names <= {name for name, _, _ in iter_patterns()}
+
+
+@pytest.mark.parametrize("kind", TOKEN_KINDS)
+@pytest.mark.parametrize("path_name", list(FHIR_WRITES))
+def test_every_partner_token_write_path(client, write_tokens, patient, kind, path_name):
+    organisation_token, secrets = write_tokens
+    method, path = FHIR_WRITES[path_name]
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {secrets[kind]}"} if secrets[kind] else {}
+    before = _written()
+    response = getattr(client, method)(
+        path, _fhir_write_body(path_name), content_type="application/fhir+json", **headers
+    )
+    assert response.status_code == WRITE_STATUS[kind, path_name], response.content
+    after = _written()
+    if response.status_code >= 400:
+        assert after == before  # refused for who is calling: nothing is written
+        assert "Writepath" not in response.content.decode()
+        return
+    [event] = AuditEvent.objects.filter(action=Action.FHIR_SUBMISSION)
+    assert after["AuditEvent"] - before["AuditEvent"] == 1 + (path_name == "POST /fhir/ (Bundle)")  # + involvement
+    assert (
+        event.actor_email
+        == f"api-token:{organisation_token.pk}:{organisation_token.prefix}@{organisation_token.organisation.ods_code}"
+    )
+    assert (event.detail["token"], event.detail["endpoint"]) == (str(organisation_token.pk), f"{method.upper()} {path}")
+    assert after["Patient"] == before["Patient"] + 1 and after["AccessEvent"] == before["AccessEvent"]

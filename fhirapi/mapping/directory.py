@@ -4,8 +4,9 @@ Each is kept as a name (and code) per sending organisation (patients.SourceResou
 clinician, a letter's author or a prescription's drug shows a name even when it arrives in a later import.
 No user accounts are made for practitioners. An Organization with an ODS code unknown here is added as an
 organisation (kind guessed from its name and code, region from settings.FHIR_DEFAULT_REGION, sharing nothing
-until IG records an agreement) through directory.actions, so it is audited like one IG adds; a known one is
-left as IG keeps it.
+until IG records an agreement, and not listed on the public partners page until IG approve it: any sender
+can name any organisation) through directory.actions, so it is audited like one IG adds; a known one is left
+as IG keeps it.
 """
 
 import re
@@ -166,6 +167,7 @@ def _add_organisations(outcomes) -> set[str]:
             address=", ".join([*(address.line or []), address.city or "", address.postalCode or ""]).strip(", ")
             if address
             else "",
+            listed=False,  # a sender's word is not a partnership: IG approve it for the partners page
         )
         try:
             # The action is atomic: a savepoint here, so a conflict leaves the import's transaction usable.

@@ -6,7 +6,8 @@ from django.core.paginator import Paginator
 from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 
-from audit.writers import record_search
+from audit.models import AccessBasis
+from audit.writers import record_search, record_shown
 from directory.profiles import professional_for
 from patients import search as patient_search
 from patients.forms import NameSearchForm, NhsNumberSearchForm
@@ -52,9 +53,21 @@ def search(request):
 
 
 def my_patients(request):
-    """Patients the professional's care teams are currently involved with."""
+    """Patients the professional's care teams are currently involved with.
+
+    The list shows their demographics, so it is audited as a list, like a search: one AccessEvent per patient
+    on the page shown (page "my-patients", basis care-team), none for an empty page. One row per page view
+    naming nobody would leave each patient unable to learn from "who has seen my record" that they were shown."""
     if not can_search(request.user):
         raise PermissionDenied("Only an active professional has a patient list.")
     patients = patients_in_care_of(request.user).select_related("registered_gp").order_by("family_name", "given_name")
     page = Paginator(patients, settings.RECORD_PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = list(page.object_list)  # evaluated once: what is logged is what the template shows
+    record_shown(
+        request=request,
+        professional=professional_for(request.user),
+        patients=page.object_list,
+        page="my-patients",
+        basis=AccessBasis.CARE_TEAM,
+    )
     return render(request, "patients/my_patients.html", {"page": page})

@@ -500,3 +500,39 @@ def test_the_review_links_to_what_the_professional_opened(ig_client, grant, pati
     link = re.search(r'href="([^"]*accessevent/\?[^"]*)"', page).group(1).replace("&amp;", "&")
     opened = ig_client.get(link).context["cl"].result_list
     assert list(opened) == [during] and before not in opened
+
+
+# --- issue 11, finding 1: IG's own looks in admin are in the log, under their own basis -----------------------
+
+
+def test_finding_1_ig_admin_looks_are_filtered_by_basis_and_page(ig_client, ig_user, log, patient):
+    look = access(ig_user, patient, at=moment(2025, 4, 6, 9), basis=AccessBasis.IG_ADMIN, page="admin:patient")
+    listing = access(patient=None, at=moment(2025, 4, 6, 10), page="my-patients")
+    assert AccessBasis.IG_ADMIN.value == "ig-admin" and AccessBasis.IG_ADMIN.label == "IG administration"
+    assert listed(ig_client, basis__exact=AccessBasis.IG_ADMIN) == {look}
+    assert listed(ig_client, page="admin:") == {look}
+    assert listed(ig_client, page="my-patients") == {listing}
+    page = ig_client.get(reverse("admin:audit_accessevent_patient", args=[patient.pk]))
+    assert look in page.context["page_obj"].object_list
+    assert "IG administration" in page.content.decode()
+
+
+def test_finding_1_list_writers_write_one_row_per_patient_shown(rf, ig_user, patient):
+    other = factories.PatientFactory()
+    request = rf.get("/admin/patients/patient/", {"q": patient.nhs_number})
+    request.user = ig_user
+    professional = ig_user.professional
+    rows = writers.record_admin_view(
+        request=request, professional=professional, patients=[patient, other, patient], page="admin:patient-search"
+    )
+    assert [row.patient_id for row in rows] == [patient.pk, other.pk]  # once each, in the order shown
+    assert {(row.basis, row.outcome, row.path, row.organisation_code) for row in rows} == {
+        (AccessBasis.IG_ADMIN, AccessOutcome.ALLOWED, "/admin/patients/patient/", professional.organisation.ods_code)
+    }
+    assert writers.record_admin_view(request=request, professional=professional, patients=[], page="admin:x") == []
+    (miss,) = writers.record_admin_view(
+        request=request, professional=professional, patients=[], page="admin:x", record_none=True
+    )
+    assert (miss.patient_id, miss.reason) == (None, "no-match")
+    with pytest.raises(ValueError, match="admin"):
+        writers.record_admin_view(request=request, professional=professional, patients=[patient], page="patient")

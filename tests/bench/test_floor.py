@@ -49,7 +49,7 @@ def record(patient, organisation, other_organisation, care_team):
 @pytest.fixture
 def floor(clinician, organisation):
     connection.ensure_connection()
-    permission = Permission.objects.get(content_type__app_label="patients", codename="view_patient")
+    permission = Permission.objects.get(content_type__app_label="patients", codename="read_shared_record")
     return Floor(
         connection.connection,  # the test's own transaction: the floor sees the fixtures
         user_id=clinician.pk,

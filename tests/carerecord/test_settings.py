@@ -6,11 +6,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+# As production has them: a shared cache (Redis; nothing here connects to it) and email that is delivered
+# (written to files here), since with DEBUG off settings refuse a per-process cache or the console backend.
 PRODUCTION = {
     "DEBUG": "0",
     "SECRET_KEY": "a-production-like-secret-key-that-is-long-and-random-9f8e7d6c5b4a3210",
     "ALLOWED_HOSTS": "carerecord.example.nhs.uk",
     "DATABASE_URL": "sqlite:////tmp/carerecord-deploy-check.sqlite3",
+    "CACHE_URL": "redis://127.0.0.1:6379/15",
+    "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+    "EMAIL_FILE_PATH": "/tmp/carerecord-deploy-check-mail",
 }
 
 
@@ -62,8 +67,9 @@ def test_health_check_needs_no_sign_in(client):
 
 
 @pytest.mark.django_db
-def test_every_response_carries_a_request_id(client):
+def test_every_response_carries_a_request_id(client, settings):
     assert len(client.get("/healthz")["X-Request-ID"]) == 32
+    settings.BEHIND_PROXY = True  # only the load balancer's id is kept (see test_hardening)
     assert client.get("/healthz", headers={"X-Request-ID": "lb-abc12345"})["X-Request-ID"] == "lb-abc12345"
     assert client.get("/healthz", headers={"X-Request-ID": "bad id; drop"})["X-Request-ID"] != "bad id; drop"
 

@@ -153,7 +153,11 @@ def test_demo_accounts_sign_in_and_see_what_they_should(seeded):
     ig = demo_user("ig@demo.carerecord.test")
     assert ig.is_staff and not ig.is_superuser
     assert ig.groups.filter(name=IG_GROUP).exists()
-    assert ig.has_perm("audit.view_accessevent") and ig.has_perm("patients.view_result")
+    assert ig.has_perm("audit.view_accessevent") and ig.has_perm("patients.view_patient")
+    # Finding 1 (issue 11): IG hold no permission on any clinical entry, nor the record's own permission.
+    assert not ig.has_perm("patients.view_result") and not ig.has_perm("patients.view_condition")
+    assert not ig.has_perm("patients.read_shared_record")
+    assert {perm for perm in ig.get_all_permissions() if perm.startswith("patients.")} == {"patients.view_patient"}
     assert ig.has_perm("sharing.add_involvement") and ig.has_perm("directory.change_careteam")
     assert not ig.has_perm("audit.change_accessevent") and not ig.has_perm("audit.delete_accessevent")
     assert not decide(ig, patient).allowed  # admin rights are no licence to read records

@@ -73,13 +73,20 @@ def test_save_professional_audits_the_fields_that_changed(ig_officer, organisati
     actions.save_professional(by=ig_officer, professional=professional, changed=["organisation", "active"])
     professional.refresh_from_db()
     assert (professional.organisation, professional.active) == (other_organisation, False)
-    assert_one_event(
-        start,
-        action=Action.PROFESSIONAL_CHANGED,
-        by=ig_officer,
-        target=professional,
-        detail={"changed": "organisation,active", "organisation": other_organisation.ods_code, "active": "False"},
+    changed, ended = written_since(start)
+    assert (changed.action, changed.actor_id, changed.target_id) == (
+        Action.PROFESSIONAL_CHANGED,
+        ig_officer.pk,
+        str(professional.pk),
     )
+    assert changed.detail == {
+        "changed": "organisation,active",
+        "organisation": other_organisation.ods_code,
+        "active": "False",
+    }
+    # Switched off: their access ends in the same step (test_directory_rules.py has the details).
+    assert ended.action == Action.ACCESS_ENDED
+    assert ended.detail == {"reason": "professional-deactivated", "sessions": "0", "tokens": "0"}
 
 
 def test_save_professional_without_changes_writes_no_audit_row(ig_officer, organisation):
@@ -106,13 +113,10 @@ def test_save_organisation_audits_a_new_organisation_and_the_fields_that_changed
     organisation.active = False
     actions.save_organisation(by=ig_officer, organisation=organisation, changed=["active"])
     assert not Organisation.objects.get(ods_code="ZZT01").active
-    assert_one_event(
-        start,
-        action=Action.ORGANISATION_CHANGED,
-        by=ig_officer,
-        target=organisation,
-        detail={"changed": "active", "ods_code": "ZZT01", "active": "False"},
-    )
+    changed, ended = written_since(start)
+    assert (changed.action, changed.target_id) == (Action.ORGANISATION_CHANGED, str(organisation.pk))
+    assert changed.detail == {"changed": "active", "ods_code": "ZZT01", "active": "False"}
+    assert (ended.action, ended.detail["reason"]) == (Action.ACCESS_ENDED, "organisation-deactivated")
 
 
 def test_save_organisation_without_changes_writes_no_audit_row(ig_officer, organisation):

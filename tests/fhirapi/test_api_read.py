@@ -185,3 +185,40 @@ def test_xml_searchset(api, reader_token, patient, full_record):
     root = etree.fromstring(response.content)
     assert etree.QName(root).localname == "Bundle"
     Bundle.model_validate_xml(response.content)
+
+
+# Finding 9: bad input is never a 500.
+
+
+def test_finding_9_a_superscript_digit_id_is_refused_like_any_unknown_id(api, reader_token):
+    """ "²".isdigit() is True, so GET /fhir/Condition/%C2%B2 reached int("²") and a 500."""
+    response = api.get("/fhir/Condition/%C2%B2", token=reader_token)
+    assert response.status_code == 403
+
+
+@pytest.mark.parametrize("resource_id", ["٣", "9" * 30, "-1", "1.0"])
+def test_ids_that_are_not_ours_are_refused(api, reader_token, resource_id):
+    assert api.get(f"/fhir/Observation/{resource_id}", token=reader_token).status_code == 403
+
+
+def test_finding_9_an_nhs_number_of_other_digits_is_a_400_naming_the_identifier(api, reader_token):
+    response = api.get("/fhir/Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|٩٩٩٠٠٠٠٠١٨", token=reader_token)
+    assert response.status_code == 400
+    assert body(response)["issue"][0]["expression"] == ["identifier"]
+
+
+def test_a_stored_text_xml_cannot_carry_is_served_as_xml_all_the_same(api, reader_token, patient):
+    """PostgreSQL and SQLite keep a \\x1f a form or an older import let in; XML 1.0 cannot carry it."""
+    patient.family_name = "Test\x1fperson"
+    patient.save()
+    response = api.get(f"/fhir/Patient/{patient.pk}", token=reader_token, HTTP_ACCEPT="application/fhir+xml")
+    assert response.status_code == 200
+    assert Patient.model_validate_xml(response.content).name[0].family == "Test\ufffdperson"
+
+
+def test_reading_a_type_we_do_not_hold_is_a_404_before_any_access_decision(api, reader_token):
+    """Found by fuzzing: GET /fhir/<5,000 characters>/x was decided and audited as page "fhir:<type>:read",
+    longer than the audit column (a 500)."""
+    assert api.get(f"/fhir/{'x' * 5000}/1", token=reader_token).status_code == 404
+    assert api.get("/fhir/Immunization/1", token=reader_token).status_code == 404
+    assert not AccessEvent.objects.exists()

@@ -205,6 +205,7 @@ def test_sensitive_flag_comes_from_meta_security(sender):
 
 def test_a_care_team_starts_an_involvement_that_grants_the_team_access(sender):
     import_json(patient_resource(), sender)
+    import_json(condition_resource(), sender)  # a sender asserts care only for patients it sends data for
     team = {
         "resourceType": "CareTeam",
         "id": "ct1",
@@ -241,6 +242,7 @@ def test_a_care_team_sent_again_changes_its_involvement_through_the_actions(send
     """A new start, an end, then active again: one audit row each (as sharing.actions writes them), and the team's
     access follows each change at once."""
     import_json(patient_resource(), sender)
+    import_json(condition_resource(), sender)  # a sender asserts care only for patients it sends data for
     import_json(care_team_resource(), sender)
     involvement = Involvement.objects.get()
     patient = involvement.patient

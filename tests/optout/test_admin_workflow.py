@@ -12,7 +12,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from audit.models import AuditEvent
+from audit.models import AccessBasis, AccessEvent, AccessOutcome, AuditEvent
 from audit.names import Action
 from demo.accounts import information_governance_group
 from directory.models import Region
@@ -358,3 +358,41 @@ def test_save_regional_process_saves_the_text_and_audits_the_fields_named(ig_use
         None,
     )
     assert event.detail == {"region": "NCL", "fields": "region,title,body"}
+
+
+def test_finding_1_objection_matching_page_writes_one_access_event_per_candidate_shown(
+    ig_client, ig_user, patient, request_for
+):
+    """Candidates show a patient's date of birth, postcode and practice: each is a look at that patient, written
+    once per page view with basis "ig-admin", and in their "who has seen this record"."""
+    namesake = factories.PatientFactory(
+        given_name="Adele", family_name=patient.family_name, date_of_birth=patient.date_of_birth
+    )
+    before = AccessEvent.objects.count()
+    assert ig_client.get(reverse("admin:optout_objection_changelist")).status_code == 200
+    assert AccessEvent.objects.count() == before  # the queue shows what requesters wrote, not the record
+
+    page = ig_client.get(change_url(request_for))
+    shown = {candidate.patient for candidate in page.context["workflow"]["candidates"]}
+    assert shown == {patient, namesake}
+    events = AccessEvent.objects.filter(request_id=page["X-Request-ID"])
+    assert AccessEvent.objects.count() == before + 2
+    assert {event.patient_id for event in events} == {patient.pk, namesake.pk}
+    for event in events:
+        assert (event.basis, event.outcome, event.page, event.user_id) == (
+            AccessBasis.IG_ADMIN,
+            AccessOutcome.ALLOWED,
+            "admin:objection-match",
+            ig_user.pk,
+        )
+    seen = ig_client.get(reverse("admin:audit_accessevent_patient", args=[namesake.pk]))
+    assert [event.page for event in seen.context["page_obj"].object_list] == ["admin:objection-match"]
+
+    # Once matched, verified and upheld there is nobody to choose between: the page shows no candidate.
+    step(ig_client, request_for, "match", patient=str(patient.pk))
+    step(ig_client, request_for, "verify")
+    step(ig_client, request_for, "uphold", reason="The patient's wish.")
+    before = AccessEvent.objects.count()
+    closed = ig_client.get(change_url(request_for))
+    assert closed.context["workflow"]["candidates"] == []
+    assert AccessEvent.objects.count() == before

@@ -206,19 +206,72 @@ def test_too_many_requests_from_one_address_are_refused(settings):
 def test_a_repeat_request_from_the_same_person_is_linked_to_the_first(client):
     assert submit(client).status_code == 302
     first = Objection.objects.get()
-    assert (
-        submit(client, postcode="SE17EH", family_name="okonkwo-reyes ", contact_email="other@example.com").status_code
-        == 302
-    )
+    repeat = submit(client, postcode="SE17EH", family_name="okonkwo-reyes ", contact_email="Nadia@Example.com")
+    assert repeat.status_code == 302
     assert Objection.objects.count() == 1
     first.refresh_from_db()
     assert first.repeat_count == 1 and first.last_repeat_at is not None
-    assert first.contact_email == "nadia@example.com"  # the first request's details stand
     done = client.get(DONE).content.decode()
     assert first.reference not in done  # the first case's reference is never shown to a later requester
-    assert len(mail.outbox) == 1  # the acknowledgement went once
     repeated = AuditEvent.objects.get(action="objection.repeated", target_id=str(first.pk))
     assert repeated.detail["acknowledgement"] in done  # IG can find the repeat by the reference it was given
+    assert repeated.detail["acknowledgement"] in mail.outbox[1].body  # and the requester was sent it
+
+
+def test_a_repeat_by_the_same_phone_number_is_linked_too(client):
+    assert submit(client, contact_email="", contact_phone="020 7946 0000").status_code == 302
+    assert submit(client, contact_email="", contact_phone="02079460000").status_code == 302
+    assert Objection.objects.get().repeat_count == 1
+
+
+def letters_without_references():
+    """(to, subject, body) of each email sent, with its reference taken out."""
+    return [
+        tuple(re.sub(r"OPT-[A-Z2-9]{8}", "REFERENCE", text) for text in (",".join(m.to), m.subject, m.body))
+        for m in mail.outbox
+    ]
+
+
+def test_finding_4_a_repeat_request_is_acknowledged_exactly_as_a_new_one():
+    """Whether the person named has objected already cannot be told from what the form sends back."""
+    assert submit(Client(), contact_email="asker@example.com").status_code == 302  # nobody had: a new case
+    assert submit(Client(), contact_email="asker@example.com").status_code == 302  # now they have: a repeat
+    assert Objection.objects.get().repeat_count == 1  # it was the repeat path
+    new, repeat = letters_without_references()
+    assert new == repeat and new[0] == "asker@example.com"
+
+
+def test_finding_4_strangers_cannot_inflate_the_repeat_count():
+    """Someone who knows a person's name, birth date and postcode, but not their contact details, does not
+    touch that person's case: their requests make a case of their own (verified by IG like any other)."""
+    assert submit(Client()).status_code == 302
+    first = Objection.objects.get()
+    for _ in range(3):
+        assert submit(Client(), contact_email="stranger@example.com").status_code == 302
+    first.refresh_from_db()
+    assert first.repeat_count == 0
+
+
+def test_the_acknowledgement_of_a_repeat_names_only_what_was_typed_in_it():
+    """Made from the request, not from the case it repeats: never the first requester's name."""
+    submit(Client(), on_behalf="other", on_behalf_name="Sam Reyes", on_behalf_relationship="Son")
+    submit(Client())  # the same person and contact details, asking for themselves: a repeat
+    assert Objection.objects.get().repeat_count == 1
+    assert "Sam Reyes" not in mail.outbox[1].body and "Dear Nadia Okonkwo-Reyes" in mail.outbox[1].body
+
+
+def test_a_mail_failure_on_a_repeat_changes_nothing(client, monkeypatch):
+    import smtplib
+
+    assert submit(client).status_code == 302
+
+    def broken(*args, **kwargs):
+        raise smtplib.SMTPException("mail server down")
+
+    monkeypatch.setattr("optout.actions.send_mail", broken)
+    assert submit(client).status_code == 503
+    assert Objection.objects.get().repeat_count == 0
+    assert not AuditEvent.objects.filter(action="objection.repeated").exists()
 
 
 def test_a_request_after_a_closed_one_opens_a_new_case(client):

@@ -84,6 +84,14 @@ def test_partners_are_grouped_by_kind_with_what_each_shares(anonymous, partners)
     assert response.context["count"] == 3
 
 
+def test_only_organisations_ig_listed_are_partners(anonymous, partners):
+    """One a feed added (on any sender's word) waits, unlisted, for IG: tests/directory/test_directory_rules.py."""
+    factories.OrganisationFactory(name="Unapproved Wellness Clinic", ods_code="ZZU1", listed=False)
+    response = anonymous.get(reverse("optout-partners"))
+    assert "Unapproved Wellness Clinic" not in response.content.decode() and response.context["count"] == 3
+    assert anonymous.get(reverse("optout-partners"), {"q": "ZZU1"}).context["count"] == 0
+
+
 def test_partners_search_by_name_or_ods_code(anonymous, partners):
     def names(query):
         response = anonymous.get(reverse("optout-partners"), {"q": query})

@@ -45,3 +45,20 @@ def test_test_range_numbers_are_valid_unique_and_in_the_999_range():
     for value in values:
         assert value.startswith("999")
         validate_nhs_number(value)
+
+
+@pytest.mark.parametrize("value", ["٩٩٩٠٠٠٠٠١٨", "９９９０００００１８", "99900000¹⁸", "999 000 00١٨"])
+def test_finding_9_only_ascii_digits_make_an_nhs_number(value):
+    """str.isdigit() accepts Arabic-Indic, full-width and superscript digits, and nhs-number's checksum reads them
+    as numbers: "٩٩٩٠٠٠٠٠١٨" passed as 9990000018. Only 0-9 are NHS number digits."""
+    with pytest.raises(ValidationError) as error:
+        validate_nhs_number(value)
+    assert error.value.code == "not_digits"
+    assert not nhs_numbers.looks_like_nhs_number(normalise(value))
+
+
+@pytest.mark.django_db
+def test_finding_9_the_search_page_refuses_non_ascii_digits_with_a_400(client, clinician):
+    client.force_login(clinician)
+    response = client.post("/patients/search/", {"by": "nhs", "nhs_number": "٩٩٩٠٠٠٠٠١٨"})
+    assert response.status_code == 400

@@ -105,3 +105,47 @@ def test_my_patients_lists_care_team_patients_only(client, clinician, outsider, 
     assert list(response.context["page"].object_list) == [patient]
     client.force_login(outsider)
     assert list(client.get(reverse("my-patients")).context["page"].object_list) == []
+
+
+def test_finding_1_my_patients_writes_one_access_event_per_patient_shown(
+    client, clinician, patient, care_team, settings
+):
+    """A list of demographics, audited like a search: each patient on the page shown finds it in "who has seen
+    my record" (page "my-patients", basis care-team); an empty list writes nothing."""
+    from audit.models import AccessBasis, AccessOutcome
+
+    settings.RECORD_PAGE_SIZE = 2
+    others = [factories.PatientFactory(family_name=f"Zed{n}") for n in range(2)]
+    for other in others:
+        factories.InvolvementFactory(patient=other, care_team=care_team)
+    client.force_login(clinician)
+
+    before = AccessEvent.objects.count()
+    first = client.get(reverse("my-patients"))
+    shown = list(first.context["page"].object_list)
+    assert shown == [patient, others[0]]  # family name order: Testperson, Zed0 | Zed1
+    events = AccessEvent.objects.filter(request_id=first["X-Request-ID"])
+    assert AccessEvent.objects.count() == before + 2
+    assert sorted(events.values_list("patient_id", flat=True)) == sorted(p.pk for p in shown)
+    for event in events:
+        assert (event.outcome, event.basis, event.reason, event.page, event.user_id) == (
+            AccessOutcome.ALLOWED,
+            AccessBasis.CARE_TEAM,
+            "",
+            "my-patients",
+            clinician.pk,
+        )
+        assert event.patient_nhs_number == next(p.nhs_number for p in shown if p.pk == event.patient_id)
+
+    second = client.get(reverse("my-patients"), {"page": 2})
+    assert list(AccessEvent.objects.filter(request_id=second["X-Request-ID"]).values_list("patient_id", flat=True)) == [
+        others[1].pk
+    ]
+
+
+def test_finding_1_an_empty_my_patients_list_writes_nothing(client, outsider, patient):
+    client.force_login(outsider)
+    before = AccessEvent.objects.count()
+    response = client.get(reverse("my-patients"))
+    assert response.status_code == 200 and list(response.context["page"].object_list) == []
+    assert AccessEvent.objects.count() == before

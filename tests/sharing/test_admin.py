@@ -93,8 +93,8 @@ def test_ig_officer_can_open_every_list_and_item(ig_client, ig_user, every_model
 
 def test_searches_take_nhs_numbers_as_typed_and_patient_ids(ig_client, every_model, patient, access_event):
     spaced = patient.nhs_number_display  # "999 500 0001": as read off a letter
-    for model in ("patient", "involvement", "result"):
-        app = "sharing" if model == "involvement" else "patients"
+    for model in ("patient", "involvement", "breakglass"):
+        app = "patients" if model == "patient" else "sharing"
         response = ig_client.get(reverse(f"admin:{app}_{model}_changelist"), {"q": spaced})
         assert response.status_code == 200
         assert response.context["cl"].result_count >= 1, model
@@ -102,7 +102,10 @@ def test_searches_take_nhs_numbers_as_typed_and_patient_ids(ig_client, every_mod
     changelist = url(AccessEvent, "changelist")
     for term in (spaced, str(patient.pk), "not-a-uuid", "record:summary"):
         assert ig_client.get(changelist, {"q": term}).status_code == 200
-    assert list(ig_client.get(changelist, {"q": str(patient.pk)}).context["cl"].result_list) == [access_event]
+    found = list(ig_client.get(changelist, {"q": str(patient.pk)}).context["cl"].result_list)
+    # The clinician's look, and IG's own search of the patient list above (basis ig-admin): that patient's only.
+    assert access_event in found and {event.patient_id for event in found} == {patient.pk}
+    assert {event.basis for event in found} == {AccessBasis.CARE_TEAM, AccessBasis.IG_ADMIN}
     assert not ig_client.get(changelist, {"q": str(uuid.uuid4())}).context["cl"].result_list
 
 
@@ -279,3 +282,74 @@ def test_admin_rights_are_no_licence_to_read_records(ig_user, patient):
     assert decision == Decision(
         allowed=False, basis=AccessBasis.NONE, reason=Reason.NO_RELATIONSHIP, professional=decision.professional
     )
+
+
+@pytest.mark.parametrize("superuser", [False, True])
+def test_finding_1_a_global_read_shared_record_permission_is_no_care_relationship(ig_user, patient, superuser):
+    """`patients.read_shared_record` counts only as a per-patient grant to a care team's group: held globally
+    (directly or through a group), with the superuser flag besides, it opens no record."""
+    from django.contrib.auth.models import Group, Permission
+
+    from sharing.access import decide
+
+    permission = Permission.objects.get(content_type__app_label="patients", codename="read_shared_record")
+    ig_user.user_permissions.add(permission)
+    group = Group.objects.create(name="Everyone's records")
+    group.permissions.add(permission)
+    ig_user.groups.add(group)
+    ig_user.is_superuser = superuser
+    ig_user.save()
+    user = get_user_model().objects.get(pk=ig_user.pk)  # no cached permissions
+    assert user.has_perm("patients.read_shared_record")  # Django says yes; the access decision does not ask Django
+    decision = decide(user, patient)
+    assert (decision.allowed, decision.reason) == (False, Reason.NO_RELATIONSHIP)
+    assert not has_care_team_permission(user, patient)
+
+
+def test_finding_1_admins_view_permission_on_a_patient_is_no_care_relationship(patient, other_team, other_team_member):
+    """Django's `view_patient` is admin's: even granted per patient to a care team's group, it opens no record."""
+    from guardian.shortcuts import assign_perm
+
+    from sharing.access import decide
+
+    assign_perm("patients.view_patient", other_team.group, patient)
+    assert not decide(other_team_member, patient).allowed
+    actions.start_involvement(by=None, patient=patient, care_team=other_team, reason=Involvement.Reason.REFERRAL)
+    assert decide(other_team_member, patient).allowed  # the grant an involvement makes: read_shared_record
+    assert PatientGroupObjectPermission.objects.filter(
+        content_object=patient, group=other_team.group, permission__codename="read_shared_record"
+    ).exists()
+
+
+def test_finding_1_break_glass_review_page_writes_one_ig_admin_access_event(
+    ig_client, ig_user, patient, clinician_other_org
+):
+    grant = actions.break_glass(
+        by=clinician_other_org,
+        patient=patient,
+        reason_code=BreakGlass.ReasonCode.OTHER,
+        reason_text="Collapsed in clinic",
+    )
+    before = AccessEvent.objects.count()
+    queue = ig_client.get(url(BreakGlass, "changelist"))
+    assert queue.status_code == 200
+    assert AccessEvent.objects.count() == before  # the queue names patients, as the access log does
+
+    response = ig_client.get(url(BreakGlass, "change", grant.pk))
+    assert response.status_code == 200
+    (event,) = AccessEvent.objects.filter(request_id=response["X-Request-ID"])
+    assert AccessEvent.objects.count() == before + 1
+    assert (event.basis, event.outcome, event.page, event.patient_id, event.user_id) == (
+        AccessBasis.IG_ADMIN,
+        "allowed",
+        "admin:break-glass-review",
+        patient.pk,
+        ig_user.pk,
+    )
+    seen = ig_client.get(reverse("admin:audit_accessevent_patient", args=[patient.pk]))
+    assert event in seen.context["page_obj"].object_list
+
+    # Recording the outcome redirects: the page was seen once, so the save writes no second look.
+    done = ig_client.post(url(BreakGlass, "change", grant.pk), {"review_outcome": "appropriate", "review_note": ""})
+    assert done.status_code == 302
+    assert AccessEvent.objects.count() == before + 1

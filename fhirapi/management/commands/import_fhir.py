@@ -3,17 +3,26 @@
 Files and folders (searched recursively), JSON or XML, single resources or Bundles. Everything except
 transaction Bundles is imported together in one run, so a Condition in one file finds the Patient in another
 whatever the file order; each transaction Bundle is then applied on its own, all or nothing.
+
+Each of those submissions writes one AuditEvent (`fhir.submission`, as the API does) naming the command, the
+run, the files and the operator: `--operator EMAIL` names the account running it (then the audit rows' actor),
+else the operating-system user is recorded where it can be told.
 """
 
+import getpass
 import sys
+import uuid
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from directory.models import Organisation
-from fhirapi.ingest import ACCEPTED_BUNDLES, IngestReport, ingest
+from fhirapi.auth import command_actor
+from fhirapi.ingest import ACCEPTED_BUNDLES, Channel, IngestReport, ingest
 from fhirapi.parse import Submission, Unreadable, read
 
 STATUSES = ["created", "updated", "unchanged", "rejected"]
@@ -26,11 +35,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("paths", nargs="+", type=Path)
         parser.add_argument("--organisation", required=True, help="ODS code of the sending organisation.")
+        parser.add_argument("--operator", default="", help="Email address of the account running the import.")
 
-    def handle(self, *args, paths, organisation, **options):
+    def handle(self, *args, paths, organisation, operator="", **options):
         sender = Organisation.objects.filter(ods_code=organisation).first()
         if sender is None:
             raise CommandError(f"No organisation with ODS code {organisation!r}.")
+        channel = _channel(operator)
         files = list(_files(paths))
         if not files:
             raise CommandError("No .json or .xml files found.")
@@ -51,9 +62,12 @@ class Command(BaseCommand):
             sources.update({id(entry): path for entry in submission.entries})
         reports = []
         if together:
-            reports.append(ingest(Submission("batch", together), organisation=sender))
+            read_from = {str(path) for path in sources.values()}
+            described = next(iter(read_from)) if len(read_from) == 1 else f"{len(read_from)} files"
+            together_channel = replace(channel, source=described[:200])
+            reports.append(ingest(Submission("batch", together), organisation=sender, channel=together_channel))
         for path, submission in tqdm(transactions, desc="Transactions", file=sys.stderr, disable=not transactions):
-            reports.append(ingest(submission, organisation=sender))
+            reports.append(ingest(submission, organisation=sender, channel=replace(channel, source=str(path)[:200])))
             sources.update({id(entry): path for entry in submission.entries})
         self._summarise(reports, unreadable, sources, options["verbosity"])
 
@@ -80,6 +94,25 @@ class Command(BaseCommand):
                             self.stderr.write(f"{where}: {issue.severity}: {issue.diagnostics} [{issue.expression}]")
                 if not report.applied:
                     self.stderr.write("A transaction was not applied: nothing in it was changed.")
+
+
+def _channel(operator: str) -> Channel:
+    """Who runs the import: the account named by --operator (the audit rows' actor), else the OS user."""
+    os_user = _os_user()
+    user = None
+    if operator:
+        user = get_user_model().objects.filter(email__iexact=operator.strip()).first()
+        if user is None:
+            raise CommandError(f"No account with email address {operator!r}.")
+    actor = user or command_actor("import_fhir", os_user)
+    return Channel(actor=actor, command="import_fhir", operator=user.email if user else os_user, run=uuid.uuid4().hex)
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name and no passwd entry (some containers)
+        return ""
 
 
 def _files(paths):
