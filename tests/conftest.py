@@ -22,6 +22,23 @@ def _fast_password_hashing(django_test_environment):
         yield
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _test_database_can_be_dropped(django_db_setup, django_db_blocker):
+    """At the end, end any connection a thread left open on the PostgreSQL test database (a live server's
+    request thread, a race test's worker), so dropping the database never fails the run. Set up after the
+    database, so it is torn down before it."""
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
 @pytest.fixture
 def organisation():
     return factories.OrganisationFactory(name="Riverside Medical Centre", kind=Organisation.Kind.GP_PRACTICE)
