@@ -41,7 +41,7 @@ from .config import BENCH_PASSWORD, ROOT, SCALES, Scale, database_name, database
 # Bump when the dataset's shape changes: an older marker then means "build again".
 # 5: apps re-cut (audit_*, directory_* tables), one initial migration per app; 6: the care-team grant is
 # `read_shared_record` (it was Django's `view_patient`), so a version-5 database holds grants nothing reads.
-DATASET_VERSION = 6
+DATASET_VERSION = 7
 
 # NHS numbers 9000000000-9999999999 are never issued (synthetic and test patients); the demo and the tests
 # use 999xxxxxxx, the bench 910xxxxxxx onwards, and FHIR ingest runs take fresh blocks from 980xxxxxxx.
@@ -122,7 +122,10 @@ TABLES = {
         "id, patient_id, source_organisation_id, source_id, name, relationship, phone, notes, source_updated_at, "
         "sensitive, entered_in_error",
     ),
-    "involvement": ("sharing_involvement", "id, patient_id, care_team_id, reason, started_at, ended_at, source_id"),
+    "involvement": (
+        "sharing_involvement",
+        "id, patient_id, care_team_id, reason, started_at, ended_at, source_id, asserted_by, review_note",
+    ),
     "grant": ("sharing_patientgroupobjectpermission", "content_object_id, group_id, permission_id"),
     "objection": (
         "optout_objection",
@@ -630,7 +633,7 @@ class Generator:
         for org, name, reason in current:
             team_id, group_id = teams[org][name]
             n = self.next_id("involvement")
-            lines.append(f"{n}\t{patient_id}\t{team_id}\t{reason}\t{times[rng.getrandbits(16)]}\t\\N\tbench-{n}\n")
+            lines.append(f"{n}\t{patient_id}\t{team_id}\t{reason}\t{times[rng.getrandbits(16)]}\t\\N\tbench-{n}\t\t\n")
             if group_id not in granted:  # one grant per team and patient, however many involvements
                 granted.add(group_id)
                 grants.append(f"{patient_id}\t{group_id}\t{self.directory.permission_id}\n")
@@ -638,7 +641,7 @@ class Generator:
             team_id, _ = teams[org][name]
             n = self.next_id("involvement")
             start, end = sorted((times[rng.getrandbits(16)], times[rng.getrandbits(16)]))
-            lines.append(f"{n}\t{patient_id}\t{team_id}\t{reason}\t{start}\t{end}\tbench-{n}\n")
+            lines.append(f"{n}\t{patient_id}\t{team_id}\t{reason}\t{start}\t{end}\tbench-{n}\t\t\n")
         self.counts["involvement"] += len(current) + len(ended)
         self.counts["grant"] += len(granted)
 
