@@ -8,6 +8,7 @@ hand.
 """
 
 import datetime
+from types import SimpleNamespace
 
 from django import forms
 from django.contrib import admin, messages
@@ -512,6 +513,15 @@ class PrivacyAlertAdmin(admin.ModelAdmin):
             day = today
         day = min(day, today)
         found = alerts.alerts_for(day)
+        # An alert naming a patient shows their NHS number: IG's look at it is on that patient's trail too.
+        named = [SimpleNamespace(pk=a.patient_id, nhs_number=a.patient_nhs_number) for a in found if a.patient_id]
+        if named:
+            record_admin_view(
+                request=request,
+                professional=professional_for(request.user),
+                patients=named,
+                page="admin:privacy-alerts",
+            )
         by_rule = [(rule, [alert for alert in found if alert.rule == rule]) for rule in alerts.Rule]
         changelist = reverse("admin:sharing_privacyalert_changelist")
         involvements = reverse("admin:sharing_involvement_changelist")

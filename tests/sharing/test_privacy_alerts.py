@@ -221,3 +221,12 @@ def test_the_page_costs_the_same_whatever_the_number_of_alerts(ig_client, organi
         counts.append(len(queries))
     assert counts[0] == counts[1]
     assert len(alerts.alerts_for()) == 16  # 8 professionals, two rules each
+
+
+def test_the_alerts_page_puts_igs_look_at_a_named_patient_on_their_trail(nurse, ig_client, ig_user, many):
+    """Issue 11, finding 1: an admin page that shows a patient's NHS number writes an ig-admin AccessEvent."""
+    relative = factories.PatientFactory(family_name="OKAFOR")
+    opened(nurse, [relative])
+    ig_client.get(PAGE)
+    [row] = AccessEvent.objects.filter(user_id=ig_user.pk, patient_id=relative.pk)
+    assert (row.basis, row.page, row.patient_nhs_number) == ("ig-admin", "admin:privacy-alerts", relative.nhs_number)
