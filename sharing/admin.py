@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
+from audit.admin import NoDirectWritesMixin
 from audit.writers import record_admin_view
 from directory.admin import OrganisationAdmin
 from directory.models import Organisation
@@ -477,7 +478,7 @@ admin.site.register(Patient, SharingPatientAdmin)
 
 
 @admin.register(PrivacyAlert)
-class PrivacyAlertAdmin(admin.ModelAdmin):
+class PrivacyAlertAdmin(NoDirectWritesMixin, admin.ModelAdmin):
     """The privacy alerts page (`sharing.alerts`, one day at a time, ?day=YYYY-MM-DD), listed on the admin index
     under Sharing. For whoever may read the access log it is drawn from (IG: `audit.view_accessevent`). Its rows
     are access-log rows (the model is a proxy), shown read-only like the log's own."""
@@ -489,15 +490,6 @@ class PrivacyAlertAdmin(admin.ModelAdmin):
 
     def has_module_permission(self, request):
         return self.has_view_permission(request)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_readonly_fields(self, request, obj=None):
         return [field.name for field in self.model._meta.fields]
