@@ -7,33 +7,14 @@ written after its `mark()`.
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.db.models import Max
 
-from audit.models import AuditEvent
 from audit.names import Action
 from directory import actions
 from directory.models import CareTeam, CareTeamMembership, Organisation, Professional, Region
 from tests import factories
+from tests.audit_rows import assert_one_event, mark, written_since
 
 pytestmark = pytest.mark.django_db
-
-
-def mark() -> int:
-    return AuditEvent.objects.aggregate(last=Max("pk"))["last"] or 0
-
-
-def written_since(start: int) -> list[AuditEvent]:
-    return list(AuditEvent.objects.filter(pk__gt=start).order_by("pk"))
-
-
-def assert_one_event(start, *, action, by, target, detail, patient_id=None):
-    [event] = written_since(start)
-    assert event.action == action
-    assert (event.actor_id, event.actor_email) == ((by.pk, by.email) if by else (None, ""))
-    assert (event.target_type, event.target_id) == (type(target).__name__, str(target.pk))
-    assert event.patient_id == patient_id
-    assert event.detail == detail
-    return event
 
 
 def test_provision_professional_creates_an_account_with_no_usable_password_and_its_profile(ig_officer, organisation):

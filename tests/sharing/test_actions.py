@@ -4,10 +4,8 @@ it should. The fixtures write audit rows of their own, so each test reads only t
 import datetime
 
 import pytest
-from django.db.models import Max
 from django.utils import timezone
 
-from audit.models import AuditEvent
 from audit.names import Action
 from directory.actions import create_api_token
 from patients.categories import Category
@@ -16,26 +14,9 @@ from sharing.access import decide
 from sharing.models import Involvement, SharingAgreement
 from sharing.record import entries
 from tests import factories
+from tests.audit_rows import assert_one_event, mark, written_since
 
 pytestmark = pytest.mark.django_db
-
-
-def mark() -> int:
-    return AuditEvent.objects.aggregate(last=Max("pk"))["last"] or 0
-
-
-def written_since(start: int) -> list[AuditEvent]:
-    return list(AuditEvent.objects.filter(pk__gt=start).order_by("pk"))
-
-
-def assert_one_event(start, *, action, by, target, detail, patient_id=None):
-    [event] = written_since(start)
-    assert event.action == action
-    assert (event.actor_id, event.actor_email) == ((by.pk, by.email) if by else (None, ""))
-    assert (event.target_type, event.target_id) == (type(target).__name__, str(target.pk))
-    assert event.patient_id == patient_id
-    assert event.detail == detail
-    return event
 
 
 def test_update_involvement_ending_it_in_the_past_revokes_access(ig_officer, clinician, patient):
