@@ -186,6 +186,7 @@ def test_an_overflowing_date_in_xml_is_a_422_too(api, sender_token):
     assert response["Content-Type"].startswith(FHIR_XML)
 
 
+@pytest.mark.hazard("H-05")
 def test_finding_9_one_bad_entry_does_not_fail_a_batch(api, sender_token):
     """A batch reports per entry: the NUL and the overflowing date are each their entry's 422, the rest land."""
     batch = bundle(
@@ -209,6 +210,7 @@ def test_finding_9_one_bad_entry_does_not_fail_a_batch(api, sender_token):
     assert record.Patient.objects.count() == 1
 
 
+@pytest.mark.hazard("H-05")
 def test_finding_9_one_bad_entry_rolls_a_transaction_back_with_a_422(api, sender_token):
     transaction = bundle(
         "transaction", patient_resource(), condition_resource(onsetDateTime="9999-12-31T23:00:00-14:00")

@@ -92,6 +92,7 @@ def record_status(client, user, patient):
 # --- finding 2: what a token may assert ----------------------------------------------------------------------
 
 
+@pytest.mark.hazard("H-03")
 def test_finding_2_a_token_cannot_assert_a_relationship_for_a_patient_it_sends_nothing_about(
     api, client, sender_token, token, doctor, patient
 ):
@@ -142,6 +143,7 @@ def test_finding_2_data_entered_in_error_does_not_count(api, client, sender_toke
     assert record_status(client, doctor, patient) == 403
 
 
+@pytest.mark.hazard("H-03")
 def test_finding_2_a_token_cannot_assert_a_relationship_for_another_organisations_team(
     api, client, sender, sender_token, doctor, patient, organisation
 ):

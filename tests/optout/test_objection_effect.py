@@ -57,6 +57,7 @@ def shared_markers():
     return [f"Shared {model.__name__} item" for model in MARKER_FIELDS] + ["Shared community team", "Shared Carer"]
 
 
+@pytest.mark.hazard("H-02")
 def test_upheld_objection_hides_other_organisations_everywhere_and_withdrawal_restores(
     client, clinician, ig_officer, two_sources
 ):

@@ -55,6 +55,7 @@ def last_event_pk():
     return AccessEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
 
 
+@pytest.mark.hazard("H-01")
 @pytest.mark.parametrize("actor", ["ig_user", "ig_officer"])  # the IG group's officer, and a superuser
 def test_finding_1_ig_cannot_browse_clinical_entries_in_admin(request, client, actor, records):
     client.force_login(request.getfixturevalue(actor))

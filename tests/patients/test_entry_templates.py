@@ -137,6 +137,7 @@ def test_no_template_chooses_a_tag_colour_itself():
 # Templates exist for every category
 
 
+@pytest.mark.hazard("H-04")
 @pytest.mark.parametrize("category", list(REGISTRY), ids=str)
 def test_every_registered_category_has_its_cell_partial(category):
     get_template(cells_template(category))  # TemplateDoesNotExist when missing
@@ -170,6 +171,7 @@ def _render(entry):
     )
 
 
+@pytest.mark.hazard("H-04")
 @pytest.mark.django_db
 @pytest.mark.parametrize("category", list(REGISTRY), ids=str)
 def test_one_entry_shows_its_source_date_and_key_field(category):

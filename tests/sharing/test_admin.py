@@ -284,6 +284,7 @@ def test_admin_rights_are_no_licence_to_read_records(ig_user, patient):
     )
 
 
+@pytest.mark.hazard("H-03")
 @pytest.mark.parametrize("superuser", [False, True])
 def test_finding_1_a_global_read_shared_record_permission_is_no_care_relationship(ig_user, patient, superuser):
     """`patients.read_shared_record` counts only as a per-patient grant to a care team's group: held globally

@@ -65,6 +65,7 @@ def clinic_holding_data(patient):
     return clinic
 
 
+@pytest.mark.hazard("H-02")
 def test_finding_6_what_is_shared_for_an_opted_out_patient_names_no_other_organisation(
     client, clinician, patient, ig_officer, clinic_holding_data
 ):
