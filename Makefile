@@ -6,7 +6,7 @@ PORT ?= 8000
 BENCH_SCALE ?= default
 FAULT ?= 0
 
-.PHONY: run test check install migrate seed serve clean bench loadtest fuzz production-recipe
+.PHONY: run test check install migrate seed serve clean bench loadtest fuzz production-recipe safety-report
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,12 @@ check: install
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/python -m carerecord.hazards --check
+
+# The clinical safety case's generated tables (docs/clinical-safety/safety-case.md): each hazard's risk and the
+# tests tagged with its id. `make check` fails when they are out of date, or a software control has no test.
+safety-report: install
+	$(BIN)/python -m carerecord.hazards --report
 
 # Benchmarks on a synthetic London in a database of its own (built once per scale, then reused); see docs/SCALING.md.
 # BENCH_SCALE=small|default|large; BENCH_REQUESTS (200 a page), BENCH_BUNDLES (8 FHIR bundles).

@@ -32,6 +32,8 @@ class Action(enum.StrEnum):
     SHARING_AGREEMENT_CHANGED = "sharing-agreement.changed"
     # Partner systems (11B)
     FHIR_SUBMISSION = "fhir.submission"  # one per submission: the token (or command), what changed, whom
+    FHIR_DEMOGRAPHICS_CHANGED = "fhir.demographics-changed"  # a patient's master view changed (which fields)
+    FHIR_IDENTITY_REFUSED = "fhir.identity-refused"  # a Patient id sent with another NHS number: refused (H-06)
     INVOLVEMENT_REVIEWED = "involvement.reviewed"
     # Objections (opt-out).
     OBJECTION_RECEIVED = "objection.received"

@@ -41,7 +41,7 @@ from .config import BENCH_PASSWORD, ROOT, SCALES, Scale, database_name, database
 # Bump when the dataset's shape changes: an older marker then means "build again".
 # 5: apps re-cut (audit_*, directory_* tables), one initial migration per app; 6: the care-team grant is
 # `read_shared_record` (it was Django's `view_patient`), so a version-5 database holds grants nothing reads.
-DATASET_VERSION = 7
+DATASET_VERSION = 8
 
 # NHS numbers 9000000000-9999999999 are never issued (synthetic and test patients); the demo and the tests
 # use 999xxxxxxx, the bench 910xxxxxxx onwards, and FHIR ingest runs take fresh blocks from 980xxxxxxx.

@@ -6,7 +6,9 @@ decision and the same visibility rules as the page, and fetches the same rows; w
 slower than it needs to be, the floor uses the fast form, so the ratio shows that too.
 """
 
+import calendar
 from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 # The visibility rule of sharing.access.visible(): own organisation's entries; others' only if that
 # organisation shares the category today and the entry is not sensitive; nothing entered in error.
@@ -41,6 +43,7 @@ INVOLVEMENTS = [
 SUPPORT_NETWORK = f"""SELECT e.*, o.* FROM patients_supportperson e
        JOIN directory_organisation o ON o.id = e.source_organisation_id
        WHERE e.patient_id = %(patient)s AND {VISIBLE.replace("%(category)s", "'teams'")}
+       AND NOT (SELECT restricted FROM patients_patient WHERE id = %(patient)s)
        ORDER BY e.relationship, e.name"""
 # The summary: current involvements only, no members (they are one link away), and the support network.
 SUMMARY_TEAMS = [
@@ -51,36 +54,78 @@ SUMMARY_TEAMS = [
        ORDER BY i.ended_at ASC NULLS FIRST, i.started_at DESC""",
     SUPPORT_NETWORK,
 ]
-ENTRY_TABLES = {
-    "appointments": "patients_appointment",
-    "conditions": "patients_condition",
-    "medications": "patients_medication",
+ENTRY_TABLES = {  # in the summary's order (patients.categories.Category)
     "alerts": "patients_alert",
     "allergies": "patients_allergy",
+    "medications": "patients_medication",
+    "conditions": "patients_condition",
     "results": "patients_result",
     "letters": "patients_letter",
+    "appointments": "patients_appointment",
     "care-plans": "patients_careplan",
     "events": "patients_careevent",
 }
 
 
-def _newest(table: str, category: str, limit: int, offset: int = 0) -> str:
+NEWEST_FIRST = "e.effective_at DESC NULLS LAST, e.id DESC"  # undated after dated, as the pages order them
+
+
+def _newest(table: str, category: str, limit: int, offset: int = 0, where: str = "TRUE") -> str:
     visible = VISIBLE.replace("%(category)s", f"'{category}'")
     return f"""SELECT e.*, o.* FROM {table} e JOIN directory_organisation o ON o.id = e.source_organisation_id
-        WHERE e.patient_id = %(patient)s AND {visible}
-        ORDER BY e.effective_at DESC, e.id DESC LIMIT {limit} OFFSET {offset}"""
+        WHERE e.patient_id = %(patient)s AND {visible} AND {where}
+        ORDER BY {NEWEST_FIRST} LIMIT {limit} OFFSET {offset}"""
 
 
-def _count(table: str, category: str) -> str:
+def _count(table: str, category: str, where: str = "TRUE") -> str:
     visible = VISIBLE.replace("%(category)s", f"'{category}'")
-    return f"SELECT count(*) FROM {table} e WHERE e.patient_id = %(patient)s AND {visible}"
+    return f"SELECT count(*) FROM {table} e WHERE e.patient_id = %(patient)s AND {visible} AND {where}"
 
 
-OBSERVATIONS_OF = "SELECT * FROM patients_observation WHERE result_id = ANY(%(results)s) ORDER BY name"
+# The summary (sharing.record.summary): all that is current of the four categories a clinician must not miss,
+# never cut short; the newest few of the others; and how many of each the viewer may see (one UNION).
+_ACTIVE = "e.status = 'active'"
+CURRENT = {
+    "alerts": ("e.active", NEWEST_FIRST),
+    "allergies": ("e.clinical_status NOT IN ('inactive', 'resolved')", NEWEST_FIRST),
+    "medications": (
+        f"({_ACTIVE} OR (e.status IN ('stopped', 'completed') AND e.ended_on >= %(stopped_since)s))",
+        f"""CASE WHEN {_ACTIVE} THEN 0 ELSE 1 END,
+            CASE WHEN {_ACTIVE} AND e.kind = 'repeat' THEN 0 WHEN {_ACTIVE} AND e.kind = 'acute' THEN 1
+                 WHEN {_ACTIVE} AND e.kind = 'hospital' THEN 2 ELSE 3 END,
+            CASE WHEN {_ACTIVE} THEN NULL ELSE e.ended_on END DESC NULLS LAST, {NEWEST_FIRST}""",
+    ),
+    "conditions": ("e.clinical_status = 'active'", NEWEST_FIRST),
+}
+
+
+def _current(table: str, category: str) -> str:
+    where, order = CURRENT[category]
+    visible = VISIBLE.replace("%(category)s", f"'{category}'")
+    return f"""SELECT e.*, o.* FROM {table} e JOIN directory_organisation o ON o.id = e.source_organisation_id
+        WHERE e.patient_id = %(patient)s AND {visible} AND {where} ORDER BY {order}"""
+
+
+def _counts() -> str:
+    return " UNION ALL ".join(
+        f"SELECT '{category}', count(*) FROM {table} e WHERE e.patient_id = %(patient)s AND "
+        + VISIBLE.replace("%(category)s", f"'{category}'")
+        for category, table in ENTRY_TABLES.items()
+    )
+
+
+def _months_before(day: date, months: int) -> date:
+    year, month = divmod(day.year * 12 + day.month - 1 - months, 12)
+    month += 1
+    return day.replace(year=year, month=month, day=min(day.day, calendar.monthrange(year, month)[1]))
+
+
+OBSERVATIONS_OF = "SELECT * FROM patients_observation WHERE result_id = ANY(%(results)s) ORDER BY name, id"
 # The newest visible observation of each test and how many there are of each, in one statement: the newest
 # date and count per code (a GROUP BY over the patient's observations), then those rows by (patient, code, date)
 # through the index. `e.patient_id = ...` repeats what the join implies, so that the planner reads the
 # patient's reports by index instead of scanning every report in the table to apply the visibility rule.
+# A test whose observations are all undated (max() is NULL) is matched to its undated rows.
 _VISIBLE_RESULT = VISIBLE.replace("%(category)s", "'results'")
 LATEST_BY_TEST = [
     f"""WITH newest AS (
@@ -89,7 +134,7 @@ LATEST_BY_TEST = [
             WHERE ob.patient_id = %(patient)s AND e.patient_id = %(patient)s AND {_VISIBLE_RESULT} GROUP BY ob.code)
         SELECT DISTINCT ON (ob.code) ob.*, e.*, o.*, newest.n FROM newest
         JOIN patients_observation ob ON ob.patient_id = %(patient)s AND ob.code = newest.code
-            AND ob.effective_at = newest.last
+            AND (ob.effective_at = newest.last OR (newest.last IS NULL AND ob.effective_at IS NULL))
         JOIN patients_result e ON e.id = ob.result_id JOIN directory_organisation o ON o.id = e.source_organisation_id
         WHERE e.patient_id = %(patient)s AND {_VISIBLE_RESULT}
         ORDER BY ob.code, ob.id DESC""",
@@ -103,9 +148,26 @@ AUDIT = """INSERT INTO audit_accessevent (at, user_id, user_email, professional_
 class Floor:
     """Runs the hand-written equivalents of each page's reads on one psycopg connection."""
 
-    def __init__(self, conn, *, user_id: int, organisation_id: int, permission_id: int, summary_items: int, page: int):
+    def __init__(
+        self,
+        conn,
+        *,
+        user_id: int,
+        organisation_id: int,
+        permission_id: int,
+        summary_items: int,
+        page: int,
+        stopped_months: int = 3,
+    ):
         self.conn = conn
-        self.base = {"user": user_id, "own": organisation_id, "permission": permission_id, "today": date.today()}
+        today = datetime.now(ZoneInfo("Europe/London")).date()  # the pages' today (TIME_ZONE)
+        self.base = {
+            "user": user_id,
+            "own": organisation_id,
+            "permission": permission_id,
+            "today": today,
+            "stopped_since": _months_before(today, stopped_months),
+        }
         self.summary_items = summary_items
         self.page = page
 
@@ -120,16 +182,21 @@ class Floor:
     def summary(self, patient_id, *, audit: bool = False) -> dict[str, list]:
         """The summary's reads; with `audit`, also the one AccessEvent row the page writes (its own commit).
 
-        Returns the rows by section ("teams", "support", each category, "observations"), first column the id,
-        so that tests can check the floor fetches what the page shows."""
+        Returns the rows by section ("teams", "support", each category, "observations", "counts"), first column
+        the id, so that tests can check the floor fetches what the page shows."""
         params = {**self.base, "patient": patient_id, "now": datetime.now(UTC)}
         self._run(DECISION, params)
         if audit:
             self.conn.execute(AUDIT, params)
         fetched = dict(zip(("teams", "support"), self._run(SUMMARY_TEAMS, params), strict=True))
         cursor = self.conn.cursor()
+        cursor.execute(_counts(), params)
+        fetched["counts"] = cursor.fetchall()
         for category, table in ENTRY_TABLES.items():
-            cursor.execute(_newest(table, category, self.summary_items), params)
+            if category in CURRENT:
+                cursor.execute(_current(table, category), params)
+            else:
+                cursor.execute(_newest(table, category, self.summary_items), params)
             fetched[category] = cursor.fetchall()
             if category == "results":
                 cursor.execute(OBSERVATIONS_OF, {"results": [row[0] for row in fetched[category]]})
@@ -143,15 +210,25 @@ class Floor:
         if category == "teams":
             return self._run([*INVOLVEMENTS, SUPPORT_NETWORK], params)[0]
         table = ENTRY_TABLES[category]
+        listed = "e.kind = 'report'" if category == "results" else "TRUE"  # the results page lists reports
         cursor = self.conn.cursor()
-        cursor.execute(_count(table, category), params)
+        cursor.execute(_count(table, category, listed), params)
         cursor.fetchall()
-        cursor.execute(_newest(table, category, self.page), params)
+        cursor.execute(_newest(table, category, self.page, where=listed), params)
         rows = cursor.fetchall()
         if category == "results":
             cursor.execute(OBSERVATIONS_OF, {"results": [row[0] for row in rows]})
             cursor.fetchall()
-            return self._run(LATEST_BY_TEST, params)[0]
+            latest = self._run(LATEST_BY_TEST, params)[0]
+            # Beside the reports, the newest standalone observations (vital signs...), and how many there are.
+            standalone = "e.kind = 'observation'"
+            cursor.execute(_newest(table, category, self.page, where=standalone), params)
+            observations = cursor.fetchall()
+            cursor.execute(_count(table, category, standalone), params)
+            cursor.fetchall()
+            cursor.execute(OBSERVATIONS_OF, {"results": [row[0] for row in observations]})
+            cursor.fetchall()
+            return latest
         return rows
 
     def search_nhs(self, nhs_number: str) -> None:

@@ -241,9 +241,12 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
-# The record: how many items of each category the summary shows, and page sizes for the full lists.
+# The record: how many items of each category the summary shows (alerts, allergies, current medications and
+# active problems are always shown in full), and page sizes for the full lists.
 RECORD_SUMMARY_ITEMS = env.int("RECORD_SUMMARY_ITEMS", default=5)
 RECORD_PAGE_SIZE = env.int("RECORD_PAGE_SIZE", default=25)
+# The summary lists every current medication, then those stopped or completed within this many months.
+RECORD_STOPPED_MEDICATION_MONTHS = env.int("RECORD_STOPPED_MEDICATION_MONTHS", default=3)
 SEARCH_MAX_RESULTS = env.int("SEARCH_MAX_RESULTS", default=50)
 
 # Logs never hold query strings (they may carry NHS numbers: GET /fhir/Patient?identifier=...). django.request

@@ -25,6 +25,7 @@ from patients.models import (
     Patient,
     Result,
     Sex,
+    SourceDemographics,
     SupportPerson,
 )
 from patients.nhs_numbers import format_nhs_number
@@ -103,6 +104,8 @@ class PatientRecord:
         self.today, self.now = seeder.today, seeder.now
         self.nhs_number = nhs_number
         self.anchor = index == 0  # the demo patient every demo clinician shares
+        self.restricted = False  # the S-flag (mark_restricted)
+        self.died_on = None  # mark_deceased
         self.entries = defaultdict(list)
         self.observations = {}  # (source organisation id, report source id) -> [Observation]
         self.support = []
@@ -187,6 +190,59 @@ class PatientRecord:
         self.allergies()
         self.alerts()
         self.gp_appointments()
+
+    # --- demographics: who the patient is, as each source says ---
+
+    def mark_restricted(self):
+        """Flagged restricted (S-flag) by the practice: no address, phone or email is held or shown."""
+        self.restricted = True
+        self.patient.restricted = True
+        self.patient.address = self.patient.postcode = self.patient.phone = self.patient.email = ""
+
+    def mark_deceased(self, days_ago=12):
+        self.died_on = self.today - timedelta(days=days_ago)
+        self.patient.deceased, self.patient.date_of_death = True, self.died_on
+
+    def source_demographics(self, orgs, *, disagreeing=None):
+        """The registered practice's copy (what the seeded Patient row holds: the master view), and, where asked,
+        an older copy at the patient's hospital trust that disagrees on the address or the phone number."""
+        patient = self.patient
+        fields = {
+            name: getattr(patient, name)
+            for name in ("given_name", "family_name", "date_of_birth", "sex", "address", "postcode", "phone", "email")
+        }
+        fields |= {"deceased": self.died_on is not None, "date_of_death": self.died_on}
+        if self.restricted:
+            fields |= {"address": "", "postcode": "", "phone": "", "email": ""}
+        copies = [
+            SourceDemographics(
+                patient_id=patient.pk,
+                organisation=orgs[self.practice],
+                resource_id=f"Patient/{SOURCE_PREFIX}{self.nhs_number}",
+                registered_gp=orgs[self.practice],
+                restricted=self.restricted,
+                source_updated_at=self.now - timedelta(days=30),
+                **fields,
+            )
+        ]
+        if disagreeing:
+            rng = random.Random(f"{SEED}:demographics:{self.nhs_number}")
+            other = dict(fields)
+            if disagreeing == "address":  # the trust still holds the address before the patient moved
+                other.update(address=street_address(rng), postcode=postcode(rng, self.region))
+            else:
+                other.update(phone=mobile(rng))
+            copies.append(
+                SourceDemographics(
+                    patient_id=patient.pk,
+                    organisation=orgs[self.trust],
+                    resource_id=f"Patient/{SOURCE_PREFIX}trust-{self.nhs_number}",
+                    registered_gp=orgs[self.practice],
+                    source_updated_at=self.now - timedelta(days=400),
+                    **other,
+                )
+            )
+        return copies
 
     # --- helpers ---
 

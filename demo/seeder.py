@@ -23,12 +23,13 @@ from django.db.models import Q
 from django.utils import timezone
 from faker import Faker
 
-from directory.actions import add_team_member, provision_professional, save_organisation
+from directory.actions import add_team_member, note_received, provision_professional, save_organisation
 from directory.models import CareTeam, CareTeamMembership, Organisation, Professional, Region
 from optout import actions as optout_actions
 from optout.models import Objection, RegionalProcess
+from patients import demographics
 from patients.categories import Category
-from patients.models import ENTRY_MODELS, Observation, Patient, Result, SupportPerson
+from patients.models import ENTRY_MODELS, Observation, Patient, Result, SourceDemographics, SupportPerson
 from patients.nhs_numbers import test_range_numbers
 from sharing.actions import end_involvement, save_sharing_agreement, start_involvement
 from sharing.models import Involvement, SharingAgreement
@@ -61,6 +62,8 @@ class SeedSummary:
     totals: dict = field(default_factory=dict)
     demo_patient: Patient | None = None
     opted_out_patient: Patient | None = None  # upheld objection; registered with the demo GP's practice
+    restricted_patient: Patient | None = None  # the S-flag: no address, phone, email or contacts shown
+    deceased_patient: Patient | None = None
 
 
 def seed(*, patients=200):
@@ -99,6 +102,7 @@ class Seeder:
         self.demo_accounts()
         self.ig_group()
         self.patients_and_records()
+        self.feeds_received()
         self.regional_processes()
         self.objections()
         self.summary.totals = {
@@ -243,6 +247,7 @@ class Seeder:
     def patients_and_records(self):
         numbers = test_range_numbers(NHS_NUMBER_START)
         records = [PatientRecord(self, index, next(numbers)) for index in range(self.patient_count)]
+        self.mark_demographics(records)
         wanted = [record.patient.nhs_number for record in records]
         stored = set(Patient.objects.filter(nhs_number__in=wanted).values_list("nhs_number", flat=True))
         new_patients = [record.patient for record in records if record.patient.nhs_number not in stored]
@@ -253,6 +258,7 @@ class Seeder:
             record.bind(by_number[record.patient.nhs_number])
         self.summary.demo_patient = records[0].patient if records else None
         self.records = records
+        self.source_demographics(records)
 
         organisation_ids = [organisation.pk for organisation in self.orgs.values()]
         support = [person for record in records for person in record.support]
@@ -266,6 +272,52 @@ class Seeder:
                 new_results = inserted
         self.observations(records, new_results, organisation_ids)
         self.involvements(records)
+
+    def feeds_received(self):
+        """When each demo source last sent anything: most within the hour, a few hours or days behind, so the
+        record's freshness lines show both a live feed and a stale one (the social care feed a week behind)."""
+        now = timezone.now()
+        behind = {"ZZK1": timedelta(days=7), "ZZH": timedelta(days=2), "ZZM": timedelta(hours=5)}
+        for code, organisation in self.orgs.items():
+            lag = behind.get(code, timedelta(minutes=5 + zlib.crc32(code.encode()) % 50))
+            note_received(organisation, now - lag)
+
+    def mark_demographics(self, records):
+        """One restricted (S-flag) and one deceased patient, registered with the demo GP's practice where it has
+        enough patients (the GP sees them in "My patients"), chosen from the end so that the objections (picked
+        from the start) fall on others."""
+        practice = _demo_account(Role.GP).organisation
+        others = [record for record in reversed(records) if not record.anchor]
+        chosen = [record for record in others if record.practice == practice][:2]
+        chosen += [record for record in others if record not in chosen][: 2 - len(chosen)]
+        if len(chosen) == 2:
+            chosen[0].mark_restricted()
+            chosen[1].mark_deceased()
+            self.summary.restricted_patient, self.summary.deceased_patient = chosen[0].patient, chosen[1].patient
+
+    def source_demographics(self, records):
+        """Each patient's demographics as their GP practice holds them (the master view), and two deliberate
+        disagreements: the shared demo patient's hospital trust holds the address before they moved, and the next
+        patient's trust an old mobile number. Inserted where missing, then the master views recomputed for those
+        (a database seeded before sources were kept takes the restricted and deceased patients' flags from them)."""
+        disagreeing = {0: "address"}
+        second = next((i for i, r in enumerate(records) if i and not r.restricted and r.died_on is None), None)
+        if second is not None:
+            disagreeing[second] = "phone"
+        copies = [
+            copy
+            for index, record in enumerate(records)
+            for copy in record.source_demographics(self.orgs, disagreeing=disagreeing.get(index))
+        ]
+        stored = set(
+            SourceDemographics.objects.filter(patient_id__in=[record.patient.pk for record in records]).values_list(
+                "patient_id", "organisation_id"
+            )
+        )
+        missing = [copy for copy in copies if (copy.patient_id, copy.organisation_id) not in stored]
+        SourceDemographics.objects.bulk_create(missing, batch_size=500)
+        self.summary.created["source demographics"] += len(missing)
+        demographics.recompute({copy.patient_id for copy in missing})
 
     def observations(self, records, new_results, organisation_ids):
         """Observations have no natural key of their own, so they are created only with a newly created report."""
@@ -327,7 +379,8 @@ class Seeder:
 
         def pick(wanted):
             for record in self.records:
-                if not record.anchor and record.patient.pk not in chosen and wanted(record):
+                special = record.restricted or record.died_on  # an objection by post needs an address
+                if not record.anchor and not special and record.patient.pk not in chosen and wanted(record):
                     chosen.add(record.patient.pk)
                     return record
             return None

@@ -31,7 +31,7 @@ from django.utils import timezone
 from audit.names import Action
 from audit.writers import audit
 
-from .models import ApiToken, CareTeamMembership, Professional, check_same_organisation
+from .models import ApiToken, CareTeamMembership, Organisation, Professional, check_same_organisation
 
 # What nobody may change on their own professional profile.
 NOT_ON_YOUR_OWN_PROFILE = ("organisation", "active")
@@ -310,3 +310,20 @@ def api_token_for(secret: str):
     if token is not None:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
     return token
+
+
+# How often the "last received" time is written: it says whether a feed is live, to the minute, and writing it
+# on every submission would make a busy feed's submissions queue on its organisation's row.
+RECEIVED_RESOLUTION = datetime.timedelta(seconds=60)
+
+
+def note_received(organisation, at=None) -> None:
+    """Record that carerecord received something from `organisation` (the record's freshness, per source).
+
+    Not an audited change: it is a fact about the feed, not an act of a person; the submission itself is
+    audited where it is imported."""
+    at = at or timezone.now()
+    Organisation.objects.filter(pk=organisation.pk).filter(
+        Q(last_received_at__isnull=True) | Q(last_received_at__lt=at - RECEIVED_RESOLUTION)
+    ).update(last_received_at=at)
+    organisation.last_received_at = at

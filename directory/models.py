@@ -48,6 +48,14 @@ class Organisation(models.Model):
         default=True,
         help_text="Shown on the public partners page. Organisations added by a feed are not, until IG approve them.",
     )
+    national_demographics = models.BooleanField(
+        "national demographics service",
+        default=False,
+        help_text="Marked by IG: its demographics (a national trace, e.g. PDS) come first in who the patient is.",
+    )
+    last_received_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="When carerecord last received anything from it."
+    )
 
     class Meta:
         ordering = ["name"]

@@ -11,6 +11,7 @@ from directory.models import Organisation
 from patients.models import Patient, SourcePatientId, SourceResource
 from patients.nhs_numbers import normalise
 
+from .models import ReceivedResource, split_key
 from .outcome import Issue, error
 from .references import key_of
 from .systems import NHS_NUMBER, ODS_CODE
@@ -18,11 +19,13 @@ from .systems import NHS_NUMBER, ODS_CODE
 
 @dataclass(frozen=True)
 class Named:
-    """A practitioner, role, medication or organisation as the source described it."""
+    """A practitioner, role, medication or organisation as the source described it (a medication with every
+    coding of its code: dm+d and SNOMED CT alike)."""
 
     name: str
     code_system: str = ""
     code: str = ""
+    codings: tuple = ()
 
 
 class Unmappable(Exception):
@@ -40,8 +43,13 @@ class Context:
         self.full_urls = full_urls
         self.patients: dict[str, UUID] = {}  # "Patient/<id>" -> patient
         self.patients_by_nhs_number: dict[str, UUID] = {}
+        # Patient ids refused in this submission (an id moved to another NHS number, H-06): nothing sent about
+        # them joins a record; and what IG are told of them after the submission (mapping.patients).
+        self.refused_patient_keys: set[str] = set()
+        self.identity_refusals: list[dict] = []
         self.names: dict[str, Named] = {}
         self._names_looked_up: set[str] = set()
+        self._received: dict[str, dict | None] = {}
         self._organisations_by_ods: dict[str, int | None] = {}
 
     def key(self, reference) -> str | None:
@@ -60,7 +68,7 @@ class Context:
             if _nhs_number(reference):
                 nhs_numbers.add(_nhs_number(reference))
             key = self.key(reference)
-            if key and key.startswith("Patient/") and key not in self.patients:
+            if key and key.startswith("Patient/") and key not in self.patients and key not in self.refused_patient_keys:
                 keys.add(key)
         if keys:
             known = SourcePatientId.objects.filter(organisation=self.organisation, resource_id__in=keys)
@@ -77,6 +85,9 @@ class Context:
         if nhs_number and nhs_number in self.patients_by_nhs_number:
             return self.patients_by_nhs_number[nhs_number]
         key = self.key(reference)
+        if key in self.refused_patient_keys:
+            refused = f"{key} was refused in this submission, so nothing joins a record by it."
+            raise Unmappable(error("business-rule", refused, expression))
         if key in self.patients:
             return self.patients[key]
         described = reference.reference or (f"NHS number {nhs_number}" if nhs_number else "the patient")
@@ -88,6 +99,10 @@ class Context:
                 expression,
             )
         )
+
+    def refuse_patient_key(self, key: str) -> None:
+        self.refused_patient_keys.add(key)
+        self.patients.pop(key, None)
 
     # Practitioners, roles, medications and organisations
 
@@ -105,6 +120,16 @@ class Context:
             if row:
                 self.names[key] = Named(**row)
         return self.names.get(key)
+
+    def received(self, reference) -> dict | None:
+        """The latest JSON this organisation sent of what a reference names (a Medication sent before), if kept."""
+        key = self.key(reference)
+        if key is None:
+            return None
+        if key not in self._received:
+            row = ReceivedResource.objects.newest([(self.organisation.pk, *split_key(key))]).values("json").first()
+            self._received[key] = row["json"] if row else None
+        return self._received[key]
 
     def name_of(self, reference) -> str:
         """A referenced person's or organisation's name: the reference's own display (how the sender chose to show

@@ -7,6 +7,10 @@ and reports the others. A resource type the record has no place for (List, Prove
 reported as a warning and not imported; it does not fail a transaction, since UK Core bundles routinely
 carry such resources alongside the ones that matter here.
 
+Every resource imported (created, updated or unchanged; not one refused, nor an older copy than the one held)
+is kept as sent, per version (fhirapi.models.ReceivedResource), in the same transaction: a new version only
+when its JSON differs from the latest, so re-sending changes nothing there either.
+
 Every submission writes one AuditEvent (`fhir.submission`), whatever became of it: who sent it (the token, by id,
 prefix and name, and its organisation; or the command and its operator), through what (`channel`), what became
 of each resource type (created / updated / unchanged / rejected) and which patients it touched (ids, the first
@@ -17,25 +21,30 @@ after it (nothing else of it remains). The row costs one INSERT per submission, 
 """
 
 import uuid
+import zlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.names import Action
 from audit.writers import audit
+from directory.actions import note_received
+from patients.models import Patient
 
 from .context import Context, Unmappable
 from .mapping import DIRECTORY_TYPES, ENTRY_MAPPERS, HANDLED_TYPES
+from .mapping.common import last_updated
 from .mapping.directory import save_directory
-from .mapping.patients import save_patients
+from .mapping.patients import audit_identity_refusals, restricted_of, save_patients
 from .mapping.results import save_results
 from .mapping.teams import save_care_teams
+from .models import ReceivedResource, digest_of, split_key
 from .outcome import Issue, error, information, warning
 from .parse import Entry, Submission, Unreadable
-from .references import entry_key
-from .upsert import CREATED, REJECTED, UNCHANGED, UPDATED, strongest, upsert
+from .references import entry_key, reference_strings
+from .upsert import CREATED, REJECTED, UNCHANGED, UPDATED, strongest, upsert, write_rows
 
 ACCEPTED_BUNDLES = {"transaction", "batch", "collection", "document"}
 WRITE_METHODS = {"POST", "PUT"}
@@ -154,10 +163,13 @@ def ingest(submission: Submission, *, organisation, channel: Channel | None = No
             if report.atomic and report.errors:
                 raise _RollBack
             _find_patients(report.outcomes, ctx)
+            store_received(report.outcomes, ctx)
             _audit_submission(report, organisation, channel)
     except _RollBack:
         report.applied = False
         _audit_submission(report, organisation, channel)
+    audit_identity_refusals(ctx, actor=channel.actor)  # after any rollback: IG are told whatever became of it
+    note_received(organisation, ctx.now)
     return report
 
 
@@ -271,7 +283,7 @@ def _apply(outcomes: list[Outcome], ctx: Context, channel: Channel) -> None:
     for outcome in outcomes:
         by_type[outcome.entry.resource_type].append(outcome)
     save_directory([o for kind in DIRECTORY_TYPES for o in by_type[kind]], ctx)
-    save_patients(by_type["Patient"], ctx)
+    save_patients(by_type["Patient"], ctx, actor=channel.actor)
     clinical = [o for o in outcomes if o.entry.resource_type not in DIRECTORY_TYPES | {"Patient"}]
     ctx.load_patients(reference for o in clinical for reference in patient_references(o.entry.resource))
     _save_entries([o for o in clinical if o.entry.resource_type in ENTRY_MAPPERS], ctx)
@@ -305,3 +317,92 @@ def _save_entries(outcomes: list[Outcome], ctx: Context) -> None:
     for model, model_rows in rows.items():
         for key, upserted in upsert(model, model_rows, organisation_id=ctx.organisation.pk, now=ctx.now).items():
             owners[model, key].finish(upserted.status, stale=upserted.stale)
+
+
+# What was received, as sent
+
+# pg_advisory_xact_lock's first key: these locks are the kept resources' (see _lock).
+LOCK_CLASS = 0x46484952
+
+
+def store_received(outcomes: list[Outcome], ctx: Context) -> None:
+    """Keep each imported resource as sent: a new version of it where its JSON (or what its urn:uuid references
+    resolved to) differs from the latest held. A few queries whatever the size of the submission."""
+    kept = {}
+    taken = [
+        outcome
+        for outcome in outcomes
+        if outcome.status not in ("", REJECTED) and not outcome.stale and outcome.entry.resource is not None
+        if outcome.key
+    ]
+    restricted = _restricted_patients(taken)
+    for outcome in taken:
+        resource = outcome.entry.as_sent()
+        if outcome.resource_type == "Patient" and (outcome.patient_id in restricted or _labelled_restricted(outcome)):
+            resource = {name: value for name, value in resource.items() if name not in CONTACT_DETAILS}
+        references = {
+            text: ctx.full_urls[text] for text in reference_strings(resource) if ctx.full_urls.get(text, text) != text
+        }
+        kept[split_key(outcome.key)] = (outcome, resource, references, digest_of(resource, references))
+    if not kept:
+        return
+    _lock(ctx.organisation, kept)
+    latest = _latest_versions(ctx.organisation, kept)
+    rows = []
+    for (resource_type, resource_id), (outcome, resource, references, digest) in sorted(kept.items()):
+        version, held = latest.get((resource_type, resource_id), (0, ""))
+        if held == digest:
+            continue
+        rows.append(
+            {
+                "organisation_id": ctx.organisation.pk,
+                "resource_type": resource_type,
+                "resource_id": resource_id,
+                "version": version + 1,
+                "received_at": ctx.now,
+                "source_updated_at": last_updated(outcome.entry.resource),
+                "json": resource,
+                "digest": digest,
+                "references": references,
+                "patient_id": outcome.patient_id,
+            }
+        )
+    write_rows(ReceivedResource, rows)
+
+
+# What is not kept of a restricted (S-flag) patient's Patient resource, as their demographics are not (H-11).
+CONTACT_DETAILS = {"address", "telecom", "contact", "_address", "_telecom"}
+
+
+def _restricted_patients(outcomes) -> set:
+    """Which of the patients these Patient resources stand for are restricted (one query, if any)."""
+    ids = {o.patient_id for o in outcomes if o.resource_type == "Patient" and o.patient_id is not None}
+    return set(Patient.objects.filter(pk__in=ids, restricted=True).values_list("pk", flat=True)) if ids else set()
+
+
+def _labelled_restricted(outcome) -> bool:
+    resource = outcome.entry.resource
+    return bool(resource.meta and restricted_of(resource))
+
+
+def _lock(organisation, keys) -> None:
+    """Two imports of one resource at once would both read version n and both write n + 1. On PostgreSQL each
+    takes a transaction lock per resource first, in one order (so they cannot deadlock), and the second reads
+    the first's version once it commits. (SQLite runs one writer at a time.) A lock key shared by two resources
+    only makes one wait for the other."""
+    if connection.vendor != "postgresql":
+        return
+    hashes = sorted(
+        {zlib.crc32(f"{organisation.pk}|{kind}|{resource_id}".encode()) % 2**31 for kind, resource_id in keys}
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, k) FROM unnest(%s::int[]) AS k", [LOCK_CLASS, hashes])
+
+
+def _latest_versions(organisation, keys) -> dict[tuple[str, str], tuple[int, str]]:
+    """(type, id) -> (version, digest) of the latest version held of each of these resources."""
+    rows = ReceivedResource.objects.newest((organisation.pk, *key) for key in keys)
+    return {
+        (kind, resource_id): (version, digest)
+        for kind, resource_id, version, digest in rows.values_list("resource_type", "resource_id", "version", "digest")
+    }

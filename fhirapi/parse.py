@@ -9,6 +9,12 @@ that fails FHIR validation carries its issues (400). A valid resource whose cont
 can carry (NUL, other C0 controls, lone surrogates, U+FFFE/U+FFFF), or a date and time so near year 1 or 9999
 that converting it to UTC or local time overflows. Both checks walk the resource only when a cheap scan of the
 body finds something that could be such a value, so a normal bundle pays nothing for them.
+
+Refused too, each naming the element: a `modifierExtension` anywhere in an entry (`not-supported`, 422: a
+modifier changes the meaning of what holds it, FHIR requires a system that does not understand one to reject
+it, and carerecord understands none), and two entries of one Bundle with the same fullUrl (400: FHIR's bdl-7;
+a reference to that fullUrl could land on either, perhaps another patient). A JSON entry keeps its resource as
+sent (`Entry.raw`), which the import stores verbatim.
 """
 
 import datetime
@@ -64,6 +70,16 @@ class Entry:
     issues: list[Issue] = field(default_factory=list)
     # Valid FHIR, but content the record cannot hold (see the module docstring): 422 rather than 400.
     unprocessable: bool = False
+    raw: dict | None = None  # the resource's JSON as sent (None for XML: its JSON is the parsed resource's)
+
+    def as_sent(self) -> dict:
+        """The resource as FHIR JSON, as the sender sent it (for XML, as the parsed resource). A PUT without an
+        id in its body gets the URL's (the id it was sent under)."""
+        if self.raw is None:
+            return json.loads(self.resource.model_dump_json())
+        if self.resource is not None and self.resource.id and self.raw.get("id") != self.resource.id:
+            return {**self.raw, "id": self.resource.id}
+        return self.raw
 
 
 @dataclass
@@ -89,7 +105,32 @@ def is_xml(content_type: str | None, body: bytes) -> bool:
 
 
 def read(body: bytes, content_type: str | None = None) -> Submission:
-    return _read_xml(body) if is_xml(content_type, body) else _read_json(body)
+    submission = _read_xml(body) if is_xml(content_type, body) else _read_json(body)
+    _refuse_shared_full_urls(submission.entries)
+    return submission
+
+
+def _refuse_shared_full_urls(entries: list[Entry]) -> None:
+    """Every entry of a Bundle whose fullUrl another entry has too is refused (bdl-7), each naming its own
+    fullUrl: a reference to that fullUrl could mean either resource, so none of them is taken."""
+    holders = {}
+    for entry in entries:
+        if entry.full_url:
+            holders.setdefault(entry.full_url, []).append(entry)
+    for full_url, shared in holders.items():
+        if len(shared) < 2:
+            continue
+        indexes = ", ".join(str(entry.index) for entry in shared)
+        for entry in shared:
+            entry.issues.append(
+                error(
+                    "invalid",
+                    f"Entries {indexes} share the fullUrl {full_url}: each entry's fullUrl must be unique in a Bundle "
+                    "(bdl-7), or a reference to it could land on the wrong resource. None of them is imported.",
+                    f"Bundle.entry[{entry.index}].fullUrl",
+                )
+            )
+            entry.unprocessable = False
 
 
 def resource_class(resource_type: str):
@@ -131,6 +172,7 @@ class _Scan:
     unstorable: bool = False
     extreme: bool = False
     nulls: bool = False  # a null in the JSON: perhaps a repeated primitive with no value
+    modifiers: bool = False  # "modifierExtension" appears somewhere
 
     def __bool__(self) -> bool:
         return self.unstorable or self.extreme
@@ -151,6 +193,7 @@ def _read_json(body: bytes) -> Submission:
         unstorable=bool(_MAYBE_UNSTORABLE.search(body)),
         extreme=bool(_MAYBE_EXTREME_JSON.search(body)),
         nulls=b"null" in body,
+        modifiers=MODIFIER in body,
     )
     if data["resourceType"] != "Bundle":
         return Submission(None, [_json_entry(0, data, data["resourceType"], scan)])
@@ -165,6 +208,10 @@ def _read_json(body: bytes) -> Submission:
         raise Unreadable([error("invalid", f"The Bundle is not valid FHIR: {type(exc).__name__}.", "Bundle")]) from exc
     if scan.unstorable and UNSTORABLE.search(str(bundle.type)):
         raise Unreadable([error("invalid", "Bundle.type holds a character that cannot be stored.", "Bundle.type")])
+    if scan.modifiers:
+        outside = [path for path in _json_modifiers({k: v for k, v in data.items() if k != "entry"}, "Bundle")]
+        if outside:
+            raise Unreadable([not_understood(outside[0])])
     parsed = []
     for index, raw in enumerate(entries):
         expression = f"Bundle.entry[{index}]"
@@ -176,6 +223,9 @@ def _read_json(body: bytes) -> Submission:
         item.full_url = raw.get("fullUrl") or ""
         request = raw.get("request") or {}
         item.method, item.url = request.get("method") or "", request.get("url") or ""
+        if scan.modifiers:
+            around = {key: value for key, value in raw.items() if key != "resource"}
+            _refuse_modifiers(item, _json_modifiers(around, expression))
         parsed.append(item)
     return Submission(bundle.type, parsed)
 
@@ -243,7 +293,53 @@ def _json_entry(index: int, data, expression: str, scan: _Scan = _Scan()) -> Ent
         drop_valueless_repeats(entry.resource)
     if entry.resource is not None and scan:
         _check_content(entry, _json_values(data, expression), scan)
+    if entry.resource is not None:
+        entry.raw = data
+        if scan.modifiers:
+            _refuse_modifiers(entry, _json_modifiers(data, expression))
     return entry
+
+
+# Modifier extensions: none is understood here, so any one refuses its entry.
+
+MODIFIER = b"modifierExtension"
+
+
+def not_understood(path: str, url: str = "") -> Issue:
+    named = f" ({url})" if url else ""
+    return error(
+        "not-supported",
+        f"A modifier extension{named} is not understood here: it may change the meaning of the element that holds "
+        "it, and FHIR requires what is not understood to be refused rather than read without it.",
+        path,
+    )
+
+
+def _refuse_modifiers(entry: Entry, found) -> None:
+    """Each modifier extension found is an issue of its entry, which is then refused: 422 when the resource is
+    otherwise valid FHIR (it is what it says that cannot be taken), 400 when it was invalid anyway."""
+    issues = [not_understood(path, url) for path, url in found]
+    if issues:
+        entry.issues.extend(issues)
+        entry.unprocessable = entry.resource is not None
+
+
+def _json_modifiers(data, prefix: str):
+    """(FHIRPath, url) of every modifier extension in JSON `data`."""
+    stack = [(prefix, data)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, dict):
+            for key, value in reversed(item.items()):
+                if key == "modifierExtension" and isinstance(value, list):
+                    yield from (
+                        (f"{path}.{key}[{n}]", printable(str(m.get("url", ""))) if isinstance(m, dict) else "")
+                        for n, m in enumerate(value)
+                    )
+                elif key != "modifierExtension":
+                    stack.append((f"{path}.{key}", value))
+        elif isinstance(item, list):
+            stack.extend((f"{path}[{index}]", value) for index, value in reversed(list(enumerate(item))))
 
 
 def drop_valueless_repeats(resource) -> None:
@@ -349,12 +445,21 @@ def _read_xml(body: bytes) -> Submission:
     name = etree.QName(root)
     if name.namespace != FHIR_NS:
         raise Unreadable([error("structure", f"The root element is not in the FHIR namespace ({FHIR_NS}).")])
-    scan = _Scan(extreme=bool(_MAYBE_EXTREME_XML.search(body)))
+    scan = _Scan(extreme=bool(_MAYBE_EXTREME_XML.search(body)), modifiers=MODIFIER in body)
     if name.localname != "Bundle":
         return Submission(None, [_xml_entry(0, root, name.localname, scan)])
     bundle_type = _value(root, "f:type")
     if not bundle_type:
         raise Unreadable([error("required", "A Bundle needs a type.", "Bundle.type")])
+    if scan.modifiers:
+        outside = [
+            path
+            for child in root
+            if _is_element(child) and etree.QName(child).localname != "entry"
+            for path, _ in _xml_modifiers(child, f"Bundle.{etree.QName(child).localname}", own=True)
+        ]
+        if outside:
+            raise Unreadable([not_understood(outside[0])])
     parsed = []
     for index, element in enumerate(root.findall("f:entry", _NS)):
         wrapper = element.find("f:resource", _NS)
@@ -367,8 +472,47 @@ def _read_xml(body: bytes) -> Submission:
             item.issues, item.resource, item.unprocessable = [issue], None, False
         item.method = _value(element, "f:request/f:method")
         item.url = _value(element, "f:request/f:url")
+        if scan.modifiers:
+            around = [child for child in element if _is_element(child) and etree.QName(child).localname != "resource"]
+            prefix = f"Bundle.entry[{index}]"
+            _refuse_modifiers(
+                item,
+                [found for child in around for found in _xml_modifiers(child, _child_path(prefix, child), own=True)],
+            )
         parsed.append(item)
     return Submission(bundle_type, parsed)
+
+
+def _is_element(node) -> bool:
+    return isinstance(node.tag, str)
+
+
+def _child_path(prefix: str, child) -> str:
+    """`prefix.name`, with `[n]` when the parent holds more than one element of that name (as _xml_values)."""
+    name = etree.QName(child).localname
+    same = [sibling for sibling in child.getparent() if _is_element(sibling) and etree.QName(sibling).localname == name]
+    return f"{prefix}.{name}" + (f"[{same.index(child)}]" if len(same) > 1 else "")
+
+
+def _xml_modifiers(element, prefix: str, *, own: bool = False):
+    """(FHIRPath, url) of every modifierExtension under `element` (named `prefix`; `own`: the element itself too)."""
+    for found in element.iter(f"{{{FHIR_NS}}}modifierExtension"):
+        if found is element and not own:
+            continue
+        chain = []
+        node = found
+        while node is not element:
+            chain.append(node)
+            node = node.getparent()
+        path = prefix
+        for node in reversed(chain):
+            name = etree.QName(node).localname
+            siblings = [s for s in node.getparent() if _is_element(s) and etree.QName(s).localname == name]
+            index = siblings.index(node)
+            path += f".{name}[{index}]" if name == "modifierExtension" or len(siblings) > 1 else f".{name}"
+        if found is element:
+            path = prefix
+        yield path, printable(found.get("url", ""))
 
 
 def _value(element, path: str) -> str:
@@ -436,4 +580,6 @@ def _xml_entry(index: int, element, expression: str, scan: _Scan = _Scan()) -> E
         drop_valueless_repeats(entry.resource)
     if entry.resource is not None and scan:
         _check_content(entry, _xml_values(element, expression), scan)
+    if entry.resource is not None and scan.modifiers:
+        _refuse_modifiers(entry, _xml_modifiers(element, expression))
     return entry

@@ -1,26 +1,46 @@
-"""The shared record as R4B resources, each validated by fhir.resources as it is built. Entries are built by
-the builder their mapping module registered (`registry.builds`); patients, observations, support people and
-involvements here.
+"""The shared record as R4B resources, each validated by fhir.resources as it is built.
+
+An entry that came in as FHIR is given back as the resource its source sent (`stored`: the latest version kept
+in fhirapi.models.ReceivedResource, every element as sent) with carerecord's id, meta and references; the
+sender's id is kept as an identifier (system naming the sender, references.sender_system) beside its own.
+Other entries are built from their rows by the builder their mapping module registered (`registry.builds`:
+patients and support people too); observations and involvements here. A patient is always built from the
+master Patient row: demographics never come from one partner's Patient resource.
 
 Ids are ours (the patient's UUID, an entry's primary key), never the source's. Every entry says which
 organisation it came from in meta.tag (ODS code and name), and carries meta.security "R" when the source
-flagged it sensitive (only that organisation's own staff ever receive it).
+flagged it sensitive (only that organisation's own staff ever receive it). A date the source did not give is
+left out: never null, never made up.
 """
 
 from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.careteam import CareTeam
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.patient import Patient
-from fhir.resources.R4B.relatedperson import RelatedPerson
 
 from patients import models as record
 from sharing.models import Involvement
 
+from .parse import resource_class
+from .references import rewrite, sender_system
 from .registry import BUILDERS
-from .systems import CONFIDENTIALITY, NHS_NUMBER, OBSERVATION_INTERPRETATION, ODS_CODE
+from .systems import CONFIDENTIALITY, OBSERVATION_INTERPRETATION, ODS_CODE, SENSITIVE_CONFIDENTIALITY
 
 OBSERVATION_STATUSES = {"registered", "preliminary", "final", "amended", "corrected", "cancelled", "unknown"}
 REPORT_STATUSES = OBSERVATION_STATUSES | {"partial", "appended"}
+OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+OBSERVATION_CATEGORIES = {
+    "social-history",
+    "vital-signs",
+    "imaging",
+    "laboratory",
+    "procedure",
+    "survey",
+    "exam",
+    "therapy",
+    "activity",
+}
+RESTRICTED = {"system": CONFIDENTIALITY, "code": "R", "display": "restricted"}
 
 
 def patient_reference(patient_id) -> dict:
@@ -38,81 +58,97 @@ def _meta(entry, organisation=None) -> dict:
         "tag": [{"system": ODS_CODE, "code": organisation.ods_code, "display": organisation.name}],
     }
     if entry.sensitive:
-        meta["security"] = [{"system": CONFIDENTIALITY, "code": "R", "display": "restricted"}]
+        meta["security"] = [RESTRICTED]
     return meta
 
 
 def concept(entry, text: str) -> dict:
-    concept = {"text": text}
-    if entry.code:
-        concept["coding"] = [{"system": entry.code_system or None, "code": entry.code, "display": text}]
-    return concept
+    """A CodeableConcept: every coding the source sent, in its order (SNOMED CT and dm+d, LOINC and a local
+    code...), else the one code held; and the text shown here."""
+    codings = [
+        {
+            "system": coding.get("system") or None,
+            "code": coding.get("code") or None,
+            "display": coding.get("display") or None,
+        }
+        for coding in getattr(entry, "codings", None) or []
+        if isinstance(coding, dict)
+    ]
+    if not codings and entry.code:
+        codings = [{"system": entry.code_system or None, "code": entry.code, "display": text}]
+    return {"text": text or None, "coding": codings or None}
 
 
 def patient(patient: record.Patient) -> Patient:
-    telecom = [{"system": "phone", "value": patient.phone}] if patient.phone else []
-    if patient.email:
-        telecom.append({"system": "email", "value": patient.email})
-    data = {
-        "id": str(patient.pk),
-        "identifier": [{"system": NHS_NUMBER, "value": patient.nhs_number}],
-        "name": [{"use": "official", "family": patient.family_name, "given": patient.given_name.split() or None}],
-        "gender": patient.sex,
-        "birthDate": patient.date_of_birth,
-        "telecom": telecom or None,
-        "address": [{"text": patient.address, "postalCode": patient.postcode or None}] if patient.address else None,
-        "deceasedDateTime": patient.date_of_death,
-        "generalPractitioner": [organisation_reference(patient.registered_gp)] if patient.registered_gp else None,
-    }
+    """The master view (built in mapping/patients.py): never one partner's copy; a restricted patient's contact
+    details never."""
+    data = BUILDERS[record.Patient](patient)
+    data.pop("resourceType")
     return Patient(**_without_none(data))
 
 
-def observation(value: record.Observation) -> Observation:
+def observation(value: record.Observation, rows: list | None = None) -> Observation:
+    """An Observation built from its rows: the first row's own value, and a component per row that is part of
+    a reading (a blood pressure's systolic and diastolic: rows sharing `source_id`). No `derivedFrom`: a value
+    is not derived from its report, which lists it in `result`."""
+    rows = rows or [value]
     report = value.result
+    own = next((row for row in rows if not row.reading_name), None)
+    parts = [row for row in rows if row.reading_name]
+    head = own or value
+    if own is not None:
+        code = concept(own, own.name)
+    else:
+        reading = parts[0]
+        coding = [{"code": reading.reading_code}] if reading.reading_code else None
+        code = {"text": reading.reading_name, "coding": coding}
+    category = head.observation_category or report.observation_category
     data = {
         "resourceType": "Observation",
         "id": str(value.pk),
         "meta": _meta(report),
         "status": report.status if report.status in OBSERVATION_STATUSES else "unknown",
-        "code": concept(value, value.name),
+        "category": [_category(category)] if category else None,
+        "code": code,
         "subject": patient_reference(value.patient_id),
-        "effectiveDateTime": value.effective_at,
-        "derivedFrom": [{"reference": f"DiagnosticReport/{report.pk}"}],
+        "effectiveDateTime": head.effective_at,
+        **(_measured(own) if own is not None else {}),
+        "component": [{"code": concept(row, row.name), **_measured(row)} for row in parts] or None,
     }
-    if value.value is not None:
-        data["valueQuantity"] = {"value": value.value, "unit": value.unit or None}
-    elif value.value_text:
-        data["valueString"] = value.value_text
-    if value.reference_low is not None or value.reference_high is not None:
-        data["referenceRange"] = [
-            {
-                "low": {"value": value.reference_low} if value.reference_low is not None else None,
-                "high": {"value": value.reference_high} if value.reference_high is not None else None,
-            }
-        ]
-    if value.flag:
-        data["interpretation"] = [{"coding": [{"system": OBSERVATION_INTERPRETATION, "code": value.flag}]}]
     return Observation(**_without_none(data))
 
 
-def support_person(person: record.SupportPerson) -> RelatedPerson:
-    return RelatedPerson(
-        id=str(person.pk),
-        meta={
-            "lastUpdated": person.source_updated_at,
-            "tag": [
-                {
-                    "system": ODS_CODE,
-                    "code": person.source_organisation.ods_code,
-                    "display": person.source_organisation.name,
-                }
-            ],
-        },
-        patient=patient_reference(person.patient_id),
-        relationship=[{"text": person.get_relationship_display()}],
-        name=[{"text": person.name}],
-        telecom=[{"system": "phone", "value": person.phone}] if person.phone else None,
-    )
+def _category(code: str) -> dict:
+    if code in OBSERVATION_CATEGORIES:
+        return {"coding": [{"system": OBSERVATION_CATEGORY, "code": code}]}
+    return {"text": code}
+
+
+def _measured(row: record.Observation) -> dict:
+    """A row's value (a quantity with its coded unit, or text), interpretation and reference range."""
+    data = {}
+    if row.value is not None:
+        coded = bool(row.unit_system and row.unit_code)  # a unit code needs its system (qty-3)
+        data["valueQuantity"] = {
+            "value": row.value,
+            "unit": row.unit or None,
+            "system": row.unit_system if coded else None,
+            "code": row.unit_code if coded else None,
+        }
+    elif row.value_text:
+        data["valueString"] = row.value_text
+    if row.flag or row.interpretation:
+        coding = [{"system": OBSERVATION_INTERPRETATION, "code": row.flag}] if row.flag else None
+        data["interpretation"] = [{"coding": coding, "text": row.interpretation or None}]
+    if row.reference_low is not None or row.reference_high is not None or row.reference_text:
+        data["referenceRange"] = [
+            {
+                "low": {"value": row.reference_low} if row.reference_low is not None else None,
+                "high": {"value": row.reference_high} if row.reference_high is not None else None,
+                "text": row.reference_text or None,
+            }
+        ]
+    return data
 
 
 def involvement(item: Involvement) -> CareTeam:
@@ -140,14 +176,70 @@ def entry(item) -> object:
     """Any record entry, or an observation, support person or involvement, as its R4B resource."""
     if isinstance(item, record.Observation):
         return observation(item)
-    if isinstance(item, record.SupportPerson):
-        return support_person(item)
     if isinstance(item, Involvement):
         return involvement(item)
     data = BUILDERS[type(item)](item)
+    if data is None:  # a standalone observation's Result: given back as its Observation (read.py)
+        raise ValueError(f"{type(item).__name__} {item.pk} is not given back as itself")
     data.update(id=str(item.pk), meta=_meta(item))
     resource_type = data.pop("resourceType")
     return get_fhir_model_class(resource_type)(**_without_none(data))
+
+
+def stored(item, received, *, resource_id: str, organisation, replace) -> object:
+    """The resource `item` came from, as its source sent it (`received`, the latest version kept), with
+    carerecord's id and meta, its references rewritten by `replace` (read._Resolver), and the sender's id kept
+    as an identifier naming the sender."""
+    data = rewrite(received.json, replace)
+    sender_id = data.get("id")
+    data["id"] = resource_id
+    data["meta"] = _stored_meta(received, organisation, sender_id, sensitive=_sensitive(item))
+    _keep_sender_id(data, received.resource_type, organisation.ods_code, sender_id)
+    return resource_class(received.resource_type).model_validate(data)
+
+
+def _sensitive(item) -> bool:
+    return item.result.sensitive if isinstance(item, record.Observation) else bool(getattr(item, "sensitive", False))
+
+
+def _stored_meta(received, organisation, sender_id, *, sensitive: bool) -> dict:
+    """Carerecord's version and time, the sender named (the ODS tag every entry has, and meta.source: the sender,
+    with the resource's id there as a fragment), and what the sender's meta said of the resource itself: its
+    profiles, security labels and tags."""
+    sent = received.json.get("meta") or {}
+    ours = {"system": ODS_CODE, "code": organisation.ods_code, "display": organisation.name}
+    tags = [tag for tag in sent.get("tag") or [] if (tag.get("system"), tag.get("code")) != (ODS_CODE, ours["code"])]
+    security = list(sent.get("security") or [])
+    labelled = any(
+        label.get("system") == CONFIDENTIALITY and label.get("code") in SENSITIVE_CONFIDENTIALITY for label in security
+    )
+    if sensitive and not labelled:
+        security.append(RESTRICTED)
+    meta = {
+        "extension": sent.get("extension"),
+        "versionId": str(received.version),
+        "lastUpdated": received.received_at,
+        "source": sender_system(organisation.ods_code)
+        + (f"#{received.resource_type}/{sender_id}" if sender_id else ""),
+        "profile": sent.get("profile"),
+        "security": security or None,
+        "tag": [ours, *tags],
+    }
+    return {name: value for name, value in meta.items() if value is not None}
+
+
+def _keep_sender_id(data: dict, resource_type: str, ods_code: str, sender_id) -> None:
+    """The sender's resource id, after its own identifiers: what the sender calls it."""
+    field = resource_class(resource_type).model_fields.get("identifier")
+    if not sender_id or field is None:
+        return
+    ours = {"system": sender_system(ods_code, resource_type), "value": sender_id}
+    if "List" in str(field.annotation):
+        held = data.get("identifier") or []
+        if ours not in held:
+            data["identifier"] = [*held, ours]
+    elif "identifier" not in data:  # one identifier only (Composition): the sender's own, if it gave one
+        data["identifier"] = ours
 
 
 def _without_none(value):

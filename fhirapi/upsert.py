@@ -5,6 +5,10 @@ than the one held is skipped too (stale); the rest go in one INSERT ... ON CONFL
 imports of the same bundle at the same moment cannot create a duplicate. Rows are written in key order, so
 concurrent imports lock rows in the same order and cannot deadlock each other.
 
+Nothing is filled in that the resource did not say: a clinical date it leaves out is stored as missing (never
+the time of import), and an update stores what the new version says. Only `source_updated_at`, the version
+stamp the stale check compares, falls back to the time received when the sender gives no meta.lastUpdated.
+
 Rows stay plain dicts throughout: on PostgreSQL they are written with one INSERT ... SELECT FROM UNNEST(arrays)
 (what Django's bulk_create does, without building and preparing a model instance per row, which cost more than
 the database did); elsewhere through bulk_create.
@@ -18,6 +22,7 @@ from functools import cache
 from django.db import connection, models
 from django.db.models import F, Lookup, Q
 from django.utils import timezone
+from psycopg.types.json import Jsonb
 
 CREATED, UPDATED, UNCHANGED, REJECTED = "created", "updated", "unchanged", "rejected"
 _RANK = {UNCHANGED: 0, UPDATED: 1, CREATED: 2}
@@ -76,9 +81,17 @@ def _columns(model) -> _Columns:
     return _Columns(
         names=[f.name for f in fields],
         attnames=[f.attname for f in fields],
-        defaults={f.attname: f.get_default() for f in fields if not callable(f.default)},
+        # Callable defaults are left out (a default of "now" would be this process's start), but for the empty
+        # containers a JSON field starts with.
+        defaults={f.attname: f.get_default() for f in fields if _plain_default(f)},
         clip=[(f.attname, f.max_length) for f in fields if isinstance(f, models.CharField) and f.max_length],
     )
+
+
+def _plain_default(field) -> bool:
+    """A default the upsert may fill in for what a mapper leaves out: a constant, an empty JSON container, or
+    the field's empty value. Not a callable like "now", which would be evaluated once, at this process's start."""
+    return field.default is models.NOT_PROVIDED or not callable(field.default) or field.default in (list, dict)
 
 
 def clip(model, values: dict) -> dict:
@@ -96,7 +109,6 @@ def upsert(model, rows: dict[str, dict], *, organisation_id: int, now: datetime)
         return {}
     columns = _columns(model)
     attnames = columns.attnames
-    has_effective = "effective_at" in attnames
     existing = {
         row["source_id"]: row
         for row in model.objects.filter(any_of("source_id", rows), source_organisation_id=organisation_id)
@@ -109,8 +121,6 @@ def upsert(model, rows: dict[str, dict], *, organisation_id: int, now: datetime)
         incoming_version = values.get("source_updated_at")
         old = existing.get(key)
         if old is None:
-            if has_effective and values.get("effective_at") is None:
-                values["effective_at"] = now
             values["source_updated_at"] = incoming_version or now
             to_write.append(values)
             results[key] = Upserted(CREATED)
@@ -118,9 +128,8 @@ def upsert(model, rows: dict[str, dict], *, organisation_id: int, now: datetime)
         if incoming_version and old["source_updated_at"] and incoming_version < old["source_updated_at"]:
             results[key] = Upserted(UNCHANGED, stale=True, pk=old["pk"], effective_at=old.get("effective_at"))
             continue
-        # What the resource leaves out (no date given, no version) keeps its stored value.
-        if has_effective and values.get("effective_at") is None:
-            values["effective_at"] = old["effective_at"]
+        # Dates are what this version says: one it no longer gives is gone (never the import time, never kept
+        # from an earlier version). Only the version stamp is kept when none is sent.
         values["source_updated_at"] = incoming_version or old["source_updated_at"]
         if all(values[attname] == old[attname] for attname in attnames):
             results[key] = Upserted(UNCHANGED, pk=old["pk"], effective_at=old.get("effective_at"))
@@ -153,9 +162,17 @@ def write_rows(model, rows: list[dict], *, update_fields=None, unique_fields=Non
             source_organisation_id=rows[0]["source_organisation_id"],
         )
         return list(written.values_list(*_returned(model)))
-    fields = [f for f in model._meta.concrete_fields if f.attname in rows[0] or f.name == "created_at"]
+    # Every column a row leaves out gets the field's default, as the ORM would give it (a raw INSERT gives NULL).
+    fields = [
+        f
+        for f in model._meta.concrete_fields
+        if f.attname in rows[0] or f.name == "created_at" or (not f.primary_key and _plain_default(f))
+    ]
+    rows = [{f.attname: f.get_default() for f in fields if f.attname not in row} | row for row in rows]
     now = timezone.now()
-    arrays = [[now] * len(rows) if f.name == "created_at" else [_plain(row[f.attname]) for row in rows] for f in fields]
+    arrays = [
+        [now] * len(rows) if f.name == "created_at" else [_plain(row[f.attname], f) for row in rows] for f in fields
+    ]
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
     names = ", ".join(quote(f.column) for f in fields)
@@ -178,6 +195,8 @@ def _returned(model) -> list[str]:
     return ["source_id", "id", *(["effective_at"] if "effective_at" in _columns(model).attnames else [])]
 
 
-def _plain(value):
-    """Choices are str/int enums: give the driver their plain value."""
+def _plain(value, field):
+    """Choices are str/int enums: give the driver their plain value; JSON goes as jsonb, not as an array."""
+    if isinstance(field, models.JSONField):
+        return Jsonb(value)
     return value.value if isinstance(value, enum.Enum) else value

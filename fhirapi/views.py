@@ -147,8 +147,9 @@ def resource_type(request, resource_type):
     except RecordAccessDenied:
         return responses.record_not_available(request)
     offset, count = read.paging(request.GET)
-    page = read.page_of([read.resources_of(resource_type, patient, decision)], offset=offset, count=count)
-    return responses.searchset(request, page, [serialise.entry(item) for item in page.items], _base_url(request))
+    lists = [(resource_type, rows) for rows in read.resources_of(resource_type, patient, decision)]
+    page = read.page_of(lists, offset=offset, count=count)
+    return responses.searchset(request, page, read.resources(page.items, patient), _base_url(request))
 
 
 @_fhir_view(["POST"])
@@ -205,10 +206,11 @@ def _read_entry(request, resource_type, resource_id):
         patient, decision = get_patient_for(request, patient_id, page=f"fhir:{resource_type}:read")
     except RecordAccessDenied:
         return responses.record_not_available(request)
-    item = read.resources_of(resource_type, patient, decision).filter(pk=found.pk).first()
+    item = read.visible_item(resource_type, found, patient, decision)
     if item is None:
         return responses.record_not_available(request)
-    return responses.fhir_response(request, serialise.entry(item))
+    [resource] = read.resources([(resource_type, item)], patient)
+    return responses.fhir_response(request, resource)
 
 
 @_fhir_view(["GET"])
@@ -222,11 +224,10 @@ def everything(request, patient_id):
     except RecordAccessDenied:
         return responses.record_not_available(request)
     offset, count = read.paging(request.GET)
-    lists = [Patient.objects.filter(pk=patient.pk).select_related("registered_gp")]
-    lists += [read.resources_of(kind, patient, decision) for kind in read.SEARCHABLE]
+    lists = [("Patient", Patient.objects.filter(pk=patient.pk).select_related("registered_gp"))]
+    lists += [(kind, rows) for kind in read.SEARCHABLE for rows in read.resources_of(kind, patient, decision)]
     page = read.page_of(lists, offset=offset, count=count)
-    resources = [serialise.patient(i) if isinstance(i, Patient) else serialise.entry(i) for i in page.items]
-    return responses.searchset(request, page, resources, _base_url(request))
+    return responses.searchset(request, page, read.resources(page.items, patient), _base_url(request))
 
 
 @login_not_required

@@ -20,24 +20,35 @@ What is left shows demographics, and every look is in the access log with basis 
   each patient it offers is audited (page "admin:patient-picker").
 Patients are never deleted here: the confirmation page would list every entry of the record, which would go
 with them.
+
+**Data quality** (H-06): the list's "data quality" filter lists, without a search, every patient whose sources
+disagree on who they are (patients.demographics.conflicting_patients) or whose Patient id a partner tried to move
+to another NHS number (an `fhir.identity-refused` audit row), with what differs and between which organisations
+(field names and ODS codes, never the values: a restricted patient's address is no one's to read here). It is a
+list of patients like a search's, so each patient it shows is audited the same way (page
+"admin:demographics-conflicts"). A patient's page lists each source's copy by organisation and date, the same way.
 """
 
 from django.contrib import admin
 from django.contrib.admin.views.main import SEARCH_VAR
 from django.core.paginator import Paginator
+from django.db.models import Q
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from audit.writers import record_admin_view
 from directory.models import Organisation
 from directory.profiles import professional_for
 
-from .models import Patient
+from . import demographics
+from .models import Patient, SourceDemographics
 from .nhs_numbers import looks_like_nhs_number, normalise
 
 PATIENT_PAGE = "admin:patient"
 PATIENT_SEARCH_PAGE = "admin:patient-search"
 PATIENT_PICKER_PAGE = "admin:patient-picker"
+DATA_QUALITY_PAGE = "admin:demographics-conflicts"
 
 
 def record_admin_look(request, patients, *, page, record_none=False):
@@ -70,6 +81,45 @@ class GPPracticeFilter(admin.RelatedFieldListFilter):
         )
 
 
+class DataQualityFilter(admin.SimpleListFilter):
+    """Patients whose sources disagree on who they are, or whose Patient id a partner tried to move."""
+
+    title = "data quality"
+    parameter_name = "data_quality"
+    CONFLICTS = "conflicts"
+
+    def lookups(self, request, model_admin):
+        return [(self.CONFLICTS, "Sources disagree, or an id was refused")]
+
+    def queryset(self, request, queryset):
+        if self.value() != self.CONFLICTS:
+            return queryset
+        conflicting = demographics.conflicting_patients().values("pk")
+        refused = demographics.identity_refused_patients().values("pk")
+        return queryset.filter(Q(pk__in=conflicting) | Q(pk__in=refused))
+
+
+def _data_quality_listed(request) -> bool:
+    return request.GET.get(DataQualityFilter.parameter_name) == DataQualityFilter.CONFLICTS
+
+
+def what_differs(patients) -> None:
+    """Set `data_quality` on each patient shown: what its sources disagree on, between which organisations (ODS
+    codes), and any refused id move. Two queries for the page, whatever its length."""
+    by_patient = {patient.pk: [] for patient in patients}
+    for source in SourceDemographics.objects.filter(patient_id__in=by_patient).select_related("organisation"):
+        by_patient[source.patient_id].append(source)
+    refused = set(demographics.identity_refused_patients().filter(pk__in=by_patient).values_list("pk", flat=True))
+    for patient in patients:
+        notes = [
+            f"{d.label}: {', '.join(sorted(s.organisation.ods_code for s in d.sources))} differ"
+            for d in demographics.disagreements(by_patient[patient.pk], patient.registered_gp_id)
+        ]
+        if patient.pk in refused:
+            notes.append("a partner's Patient id was refused a move to another NHS number")
+        patient.data_quality = "; ".join(notes)
+
+
 class PickerPaginator(Paginator):
     """The autocomplete's pages: each page of patients offered is written to the access log as it is served."""
 
@@ -94,8 +144,9 @@ class PatientAdmin(NhsNumberSearchMixin, admin.ModelAdmin):
         "sex",
         "postcode",
         "registered_gp",
+        "data_quality_display",
     )
-    list_filter = (("registered_gp", GPPracticeFilter), "registered_gp__region", "sex")
+    list_filter = (DataQualityFilter, ("registered_gp", GPPracticeFilter), "registered_gp__region", "sex")
     search_fields = ("=nhs_number", "^family_name", "^given_name", "=postcode")
     search_help_text = (
         "An NHS number, a family or given name (the start of it) or a postcode. Nobody is listed until you search, "
@@ -103,7 +154,7 @@ class PatientAdmin(NhsNumberSearchMixin, admin.ModelAdmin):
     )
     list_select_related = ("registered_gp",)
     autocomplete_fields = ("registered_gp",)
-    readonly_fields = ("id", "created_at", "updated_at", "who_has_seen_this_record")
+    readonly_fields = ("id", "created_at", "updated_at", "sources", "who_has_seen_this_record")
     show_full_result_count = False
     actions = None
     # No support network or entries inline: the Patient page is identity and demographics only.
@@ -112,6 +163,29 @@ class PatientAdmin(NhsNumberSearchMixin, admin.ModelAdmin):
     @admin.display(description="NHS number", ordering="nhs_number")
     def nhs_number_display(self, patient):
         return patient.nhs_number_display
+
+    @admin.display(description="Data quality")
+    def data_quality_display(self, patient):
+        return getattr(patient, "data_quality", "")
+
+    @admin.display(description="What each source says")
+    def sources(self, patient):
+        """Each source's copy by organisation and date, and where they disagree (names of fields, not values)."""
+        if patient._state.adding:
+            return "-"
+        copies = list(SourceDemographics.objects.filter(patient=patient).select_related("organisation"))
+        if not copies:
+            return "No source has sent demographics (recorded before sources were kept)."
+        lines = [
+            f"{copy.organisation.name} ({copy.organisation.ods_code}), said "
+            f"{demographics.said_at(copy):%d %b %Y %H:%M}{', restricted' if copy.restricted else ''}"
+            for copy in demographics.ranked(copies, patient.registered_gp_id)
+        ]
+        lines += [
+            f"Disagree on {d.label}: {', '.join(sorted(s.organisation.ods_code for s in d.sources))}"
+            for d in demographics.disagreements(copies, patient.registered_gp_id)
+        ]
+        return format_html_join(mark_safe("<br>"), "{}", ((line,) for line in lines))
 
     @admin.display(description="Who has seen this record")
     def who_has_seen_this_record(self, patient):
@@ -131,8 +205,11 @@ class PatientAdmin(NhsNumberSearchMixin, admin.ModelAdmin):
         return match is not None and match.view_name == f"{self.admin_site.name}:autocomplete"
 
     def get_search_results(self, request, queryset, search_term):
-        """Nobody without a search term (list and picker alike): there is no browsing the patient index."""
+        """Nobody without a search term (list and picker alike): there is no browsing the patient index, except
+        IG's data-quality list."""
         if not search_term.strip():
+            if _data_quality_listed(request) and not self._is_picker(request):
+                return queryset, False
             return queryset.none(), False
         return super().get_search_results(request, queryset, search_term)
 
@@ -145,9 +222,13 @@ class PatientAdmin(NhsNumberSearchMixin, admin.ModelAdmin):
         """A search's page of results: one AccessEvent per patient shown (none listed, none written, without one)."""
         response = super().changelist_view(request, extra_context)
         changelist = (getattr(response, "context_data", None) or {}).get("cl")
-        if changelist is not None and request.GET.get(SEARCH_VAR, "").strip():
+        searched = request.GET.get(SEARCH_VAR, "").strip()
+        if changelist is not None and (searched or _data_quality_listed(request)):
             # Evaluated here and cached on the queryset the template iterates: the rows are what is shown.
-            record_admin_look(request, list(changelist.result_list), page=PATIENT_SEARCH_PAGE, record_none=True)
+            shown = list(changelist.result_list)
+            page = PATIENT_SEARCH_PAGE if searched else DATA_QUALITY_PAGE
+            record_admin_look(request, shown, page=page, record_none=True)
+            what_differs(shown)
         return response
 
     def change_view(self, request, object_id, form_url="", extra_context=None):

@@ -12,17 +12,20 @@ from django.db import models
 
 
 class Category(models.TextChoices):
-    # Values are stored (sharing agreements, audit rows) and appear in URLs: never rename one.
-    TEAMS = "teams", "Involved teams"
-    APPOINTMENTS = "appointments", "Appointments"
-    CONDITIONS = "conditions", "Diagnosed conditions"
-    MEDICATIONS = "medications", "Medications"
+    # Values are stored (sharing agreements, audit rows) and appear in URLs: never rename one. The order is
+    # not stored: it is the order of the clinical summary, the record's navigation and every list of
+    # categories — what a clinician must not miss first (alerts, allergies, medications, active problems;
+    # see docs/adr/0006-clinical-summary.md), who is involved last.
     ALERTS = "alerts", "Alerts"
     ALLERGIES = "allergies", "Allergies"
+    MEDICATIONS = "medications", "Medications"
+    CONDITIONS = "conditions", "Diagnosed conditions"
     RESULTS = "results", "Blood tests and results"
     LETTERS = "letters", "Letters and discharge information"
+    APPOINTMENTS = "appointments", "Appointments"
     CARE_PLANS = "care-plans", "Care plans"
     EVENTS = "events", "Community, CAMHS and addiction events"
+    TEAMS = "teams", "Involved teams"
 
 
 def category_choices():

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from .categories import Category, entry_models, register
 from .nhs_numbers import format_nhs_number, validate_nhs_number
+from .units import display_unit, with_unit
 
 
 class Sex(models.TextChoices):
@@ -35,6 +36,16 @@ class Patient(models.Model):
     postcode = models.CharField(max_length=10, blank=True)
     phone = models.CharField(max_length=30, blank=True)
     email = models.EmailField(blank=True)
+    deceased = models.BooleanField(
+        default=False, db_default=False, help_text="Said deceased by a source (with or without a date of death)."
+    )
+    restricted = models.BooleanField(
+        "restricted (S-flag)",
+        default=False,
+        db_default=False,
+        help_text="Flagged restricted at source (the NHS 'S-flag'): address, phone, email and contacts are "
+        "hidden from every viewer and every output.",
+    )
     registered_gp = models.ForeignKey(
         "directory.Organisation",
         verbose_name="registered GP practice",
@@ -115,10 +126,14 @@ class SupportPerson(models.Model):
 
 
 class Coding(models.Model):
-    """A code kept as the source sent it: system (SNOMED CT, dm+d, LOINC...), code and display text."""
+    """A code kept as the source sent it: the first coded system and code (what pages group and search by),
+    and every coding the source sent (SNOMED CT, dm+d, LOINC, local), each {"system", "code", "display"}."""
 
     code_system = models.CharField(max_length=200, blank=True)
     code = models.CharField(max_length=100, blank=True)
+    codings = models.JSONField(
+        default=list, db_default=[], blank=True, help_text="Every coding the source sent, in its order."
+    )
 
     class Meta:
         abstract = True
@@ -132,7 +147,14 @@ class RecordEntry(models.Model):
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="+")
     source_organisation = models.ForeignKey("directory.Organisation", on_delete=models.PROTECT, related_name="+")
     source_id = models.CharField(max_length=200, help_text="The identifier the source system gave this item.")
-    effective_at = models.DateTimeField(help_text="When it happened, or was recorded, clinically.")
+    # Clinical dates are the source's, or none: a missing date is stored as missing and shown as "Date not
+    # recorded", never filled in with the time carerecord received it (that is `created_at`, shown as "received").
+    effective_at = models.DateTimeField(
+        null=True, blank=True, help_text="When it happened clinically (onset, date given, taken); empty if not said."
+    )
+    recorded_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the source recorded it (e.g. Condition.recordedDate), if said."
+    )
     source_updated_at = models.DateTimeField(help_text="When the source system last changed it.")
     sensitive = models.BooleanField(
         default=False, help_text="Flagged sensitive at source: only the source organisation sees it."
@@ -140,11 +162,12 @@ class RecordEntry(models.Model):
     entered_in_error = models.BooleanField(
         default=False, help_text="Withdrawn by the source as entered in error: kept for history, shown to no one."
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField("received", auto_now_add=True, help_text="When carerecord received it.")
 
     class Meta:
         abstract = True
-        ordering = ["-effective_at", "-id"]
+        # Undated entries after dated ones, the same on PostgreSQL (NULLs first when descending) and SQLite.
+        ordering = [models.F("effective_at").desc(nulls_last=True), "-id"]
         constraints = [
             models.UniqueConstraint(
                 fields=["source_organisation", "source_id"], name="%(app_label)s_%(class)s_source_unique"
@@ -263,8 +286,23 @@ class Allergy(RecordEntry, Coding):
 
 @register(Category.RESULTS)
 class Result(RecordEntry, Coding):
-    """A report (e.g. a full blood count) holding one or more observations."""
+    """A report (e.g. a full blood count) holding one or more observations, or one standalone observation.
 
+    A standalone Observation (a vital sign, a social-history finding) is held as a Result of kind
+    "observation" so that it follows the same sharing rules, but it is shown and given back as the
+    Observation it was: no DiagnosticReport is made up for it."""
+
+    class Kind(models.TextChoices):
+        REPORT = "report", "Report"
+        OBSERVATION = "observation", "Observation"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.REPORT, db_default="report")
+    observation_category = models.CharField(
+        max_length=100,
+        blank=True,
+        db_default="",
+        help_text="A standalone observation's category code (vital-signs, ...).",
+    )
     name = models.CharField(max_length=300)
     status = models.CharField(max_length=20, default="final")
     conclusion = models.TextField(blank=True)
@@ -289,17 +327,38 @@ class Observation(Coding):
     name = models.CharField(max_length=200)
     value = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
     value_text = models.CharField(max_length=200, blank=True)
-    unit = models.CharField(max_length=50, blank=True)
+    unit = models.CharField(max_length=50, blank=True, help_text="The unit as the source wrote it.")
+    unit_system = models.CharField(
+        max_length=200, blank=True, db_default="", help_text="Usually UCUM (http://unitsofmeasure.org)."
+    )
+    unit_code = models.CharField(
+        max_length=50, blank=True, db_default="", help_text="The coded unit, e.g. UCUM 'umol/L'."
+    )
+    observation_category = models.CharField(
+        max_length=100, blank=True, db_default="", help_text="e.g. vital-signs, laboratory."
+    )
+    # A component (systolic, diastolic) is stored as a row, and keeps the reading it is part of so that a
+    # blood pressure is shown and given back as one reading.
+    reading_name = models.CharField(
+        max_length=200, blank=True, db_default="", help_text="The reading a component is part of."
+    )
+    reading_code = models.CharField(max_length=100, blank=True, db_default="")
+    interpretation = models.CharField(
+        max_length=200, blank=True, db_default="", help_text="The source's interpretation, as text."
+    )
+    reference_text = models.CharField(
+        max_length=300, blank=True, db_default="", help_text="A reference range given as text."
+    )
     reference_low = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
     reference_high = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
     flag = models.CharField(max_length=1, choices=Flag.choices, blank=True, default=Flag.NORMAL)
-    effective_at = models.DateTimeField()
+    effective_at = models.DateTimeField(null=True, blank=True)
     # The source's Observation resource ("Observation/<id>") this value came from; its report may be another
     # resource (a DiagnosticReport listing it), so imports find and move the values by this.
     source_id = models.CharField(max_length=200, blank=True, default="")
 
     class Meta:
-        ordering = ["-effective_at", "name"]
+        ordering = [models.F("effective_at").desc(nulls_last=True), "name"]
         indexes = [
             models.Index(fields=["patient", "code", "-effective_at"], name="observation_pat_code_date"),
             models.Index(fields=["source_id"], name="observation_source_id"),
@@ -310,17 +369,22 @@ class Observation(Coding):
 
     @property
     def display_value(self):
+        """The value as a clinician reads it: "120 mmHg", "5.2 µmol/L" (UCUM codes rewritten: patients.units)."""
         if self.value is None:
             return self.value_text
-        return f"{self.value.normalize():f} {self.unit}".strip()
+        return with_unit(f"{self.value.normalize():f}", display_unit(self.unit, self.unit_code, self.unit_system))
 
     @property
     def reference_range(self):
-        if self.reference_low is None and self.reference_high is None:
-            return ""
-        low = "" if self.reference_low is None else f"{self.reference_low.normalize():f}"
-        high = "" if self.reference_high is None else f"{self.reference_high.normalize():f}"
-        return f"{low} to {high} {self.unit}".strip()
+        """The source's range: "20 to 41 mmol/mol", "at least 60" or "up to 5" for one bound, its text if it
+        gave one ("(text)" after the numbers when it gave both)."""
+        low = None if self.reference_low is None else f"{self.reference_low.normalize():f}"
+        high = None if self.reference_high is None else f"{self.reference_high.normalize():f}"
+        if low is None and high is None:
+            return self.reference_text
+        bounds = f"{low} to {high}" if low and high else (f"at least {low}" if low else f"up to {high}")
+        numbers = with_unit(bounds, display_unit(self.unit, self.unit_code, self.unit_system))
+        return f"{numbers} ({self.reference_text})" if self.reference_text else numbers
 
     @property
     def abnormal(self):
@@ -417,3 +481,37 @@ class SourceResource(models.Model):
 
     def __str__(self):
         return f"{self.resource_id}: {self.name}"
+
+
+class SourceDemographics(models.Model):
+    """What one source organisation says about who the patient is, with when it said it.
+
+    The Patient row holds the master view chosen from these by a documented precedence (patients.demographics);
+    each source's own version is kept so that disagreements can be shown and IG can resolve them."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="source_demographics")
+    organisation = models.ForeignKey("directory.Organisation", on_delete=models.PROTECT, related_name="+")
+    resource_id = models.CharField(max_length=200, blank=True, help_text="The source's Patient resource id.")
+    given_name = models.CharField(max_length=100, blank=True)
+    family_name = models.CharField(max_length=100, blank=True)
+    date_of_birth = models.DateField(null=True, blank=True)
+    date_of_death = models.DateField(null=True, blank=True)
+    deceased = models.BooleanField(default=False)
+    sex = models.CharField(max_length=10, choices=Sex.choices, blank=True)
+    address = models.TextField(blank=True)
+    postcode = models.CharField(max_length=10, blank=True)
+    phone = models.CharField(max_length=30, blank=True)
+    email = models.EmailField(blank=True)
+    registered_gp = models.ForeignKey(
+        "directory.Organisation", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    restricted = models.BooleanField(default=False)
+    source_updated_at = models.DateTimeField(null=True, blank=True, help_text="When the source last changed it.")
+    received_at = models.DateTimeField(auto_now=True, help_text="When carerecord last received it.")
+
+    class Meta:
+        verbose_name_plural = "source demographics"
+        constraints = [models.UniqueConstraint(fields=["patient", "organisation"], name="sourcedemographics_unique")]
+
+    def __str__(self):
+        return f"{self.patient_id} according to {self.organisation_id}"

@@ -3,25 +3,48 @@
 Each function runs a fixed number of queries whatever the size of the record (select_related for the
 source organisation, prefetch for observations and team members), so the summary page's query count
 does not grow with the patient's history.
+
+The summary is the clinical summary (docs/adr/0006-clinical-summary.md): what a clinician must not miss is
+never cut short — every active alert, current allergy, current medication (and those stopped in the last few
+months) and active problem — and every other section shows its newest few with how many there are in all.
 """
 
+import calendar
+import datetime
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from django.db.models import Count, F, Max, Prefetch, Q, QuerySet, Value
+from django.conf import settings
+from django.db.models import Case, Count, F, Max, Prefetch, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from directory.models import CareTeamMembership, Organisation
 from patients.categories import REGISTRY, Category, entry_model, entry_models
-from patients.models import Observation, Patient, SupportPerson
+from patients.models import Allergy, Condition, Medication, Observation, Patient, Result, SupportPerson
 
 from .access import Decision, sharing_organisations, visible, visible_teams
 from .models import SharingAgreement
+
+NEWEST_FIRST = (F("effective_at").desc(nulls_last=True), "-id")  # undated after dated, on every database
+
+
+@dataclass
+class Group:
+    """Part of a summary section with a heading of its own (current medications, recently stopped)."""
+
+    title: str
+    items: list
 
 
 @dataclass
 class Section:
     category: Category
     items: list = field(default_factory=list)
+    # On the summary: how many entries of the category the viewer may see in all, and, for a section that is
+    # never cut short, what it shows all of ("current medications") and its groups.
+    total: int | None = None
+    all_of: str = ""
+    groups: list[Group] = field(default_factory=list)
 
     @property
     def title(self):
@@ -38,16 +61,43 @@ class Section:
     def url_name(self):
         return f"record-{self.category.value}"
 
+    @property
+    def safety(self):
+        """Drawn as a safety section (alerts, allergies) when it has anything."""
+        return self.category in (Category.ALERTS, Category.ALLERGIES)
+
+    @property
+    def shown(self):
+        return len(self.items)
+
+    @property
+    def more(self):
+        """How many of the category's visible entries the summary does not show (they are on its page)."""
+        return max((self.total or 0) - self.shown, 0)
+
 
 def entries(patient: Patient, decision: Decision, category: Category) -> QuerySet:
-    """All visible entries of one category, newest first."""
+    """All visible entries of one category, newest first (undated ones last)."""
     if category == Category.TEAMS:
         return involvements(patient, decision)
     model = entry_model(category)
     queryset = visible(model.objects.filter(patient=patient), decision).select_related("source_organisation")
     if category == Category.RESULTS:
-        queryset = queryset.prefetch_related(Prefetch("observations", queryset=Observation.objects.order_by("name")))
-    return queryset.order_by("-effective_at", "-id")
+        queryset = queryset.prefetch_related(
+            Prefetch("observations", queryset=Observation.objects.order_by("name", "id"))
+        )
+    return queryset.order_by(*NEWEST_FIRST)
+
+
+def reports(patient: Patient, decision: Decision) -> QuerySet:
+    """The results page's list: reports only (standalone observations are listed as observations)."""
+    return entries(patient, decision, Category.RESULTS).filter(kind=Result.Kind.REPORT)
+
+
+def standalone_observations(patient: Patient, decision: Decision) -> QuerySet:
+    """Observations sent on their own (vital signs, social history), each held as a Result of kind
+    "observation": shown as the readings they are, never as reports."""
+    return entries(patient, decision, Category.RESULTS).filter(kind=Result.Kind.OBSERVATION)
 
 
 def involvements(patient: Patient, decision: Decision, *, brief: bool = False) -> QuerySet:
@@ -68,16 +118,127 @@ def involvements(patient: Patient, decision: Decision, *, brief: bool = False) -
 
 
 def support_network(patient: Patient, decision: Decision) -> QuerySet:
+    """The visible carers and contacts; none at all for a restricted patient (the S-flag hides contacts from
+    every viewer and every output: the pages say "Restricted")."""
+    if patient.restricted:
+        return SupportPerson.objects.none()
     return visible(SupportPerson.objects.filter(patient=patient), decision).select_related("source_organisation")
 
 
-def summary(patient: Patient, decision: Decision, per_section: int) -> list[Section]:
-    """The newest few items of every category (teams are shown separately, near the top)."""
+def months_before(day: datetime.date, months: int) -> datetime.date:
+    """The same day `months` calendar months earlier (or that month's last day: 31 May -> 28 or 29 Feb)."""
+    year, month = divmod(day.year * 12 + day.month - 1 - months, 12)
+    month += 1
+    return day.replace(year=year, month=month, day=min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def recently_stopped_since(today: datetime.date) -> datetime.date:
+    return months_before(today, settings.RECORD_STOPPED_MEDICATION_MONTHS)
+
+
+@dataclass(frozen=True)
+class Whole:
+    """A summary section shown whole, never cut short: every visible entry of its category that `current`
+    selects (given today's date), in `order`, optionally in groups."""
+
+    all_of: str  # what the page says it shows all of
+    current: Callable[[datetime.date], Q]
+    order: tuple = NEWEST_FIRST
+    groups: Callable[[list], list[Group]] | None = None
+
+
+_ACTIVE_MEDICATION = Q(status=Medication.Status.ACTIVE)
+
+
+def _current_medications(today):
+    recently_stopped = Q(
+        status__in=[Medication.Status.STOPPED, Medication.Status.COMPLETED], ended_on__gte=recently_stopped_since(today)
+    )
+    return _ACTIVE_MEDICATION | recently_stopped
+
+
+def _medication_groups(items) -> list[Group]:
+    months = settings.RECORD_STOPPED_MEDICATION_MONTHS
     return [
-        Section(category=category, items=list(entries(patient, decision, category)[:per_section]))
-        for category in Category
-        if category != Category.TEAMS
+        Group("Current", [m for m in items if m.status == Medication.Status.ACTIVE]),
+        Group(
+            f"Stopped or completed in the last {months} months",
+            [m for m in items if m.status != Medication.Status.ACTIVE],
+        ),
     ]
+
+
+# Current medications first, repeat then acute then hospital, each newest first; then those stopped or
+# completed, the most recently ended first.
+MEDICATION_ORDER = (
+    Case(When(_ACTIVE_MEDICATION, then=Value(0)), default=Value(1)),
+    Case(
+        *(When(_ACTIVE_MEDICATION & Q(kind=kind), then=Value(rank)) for rank, kind in enumerate(Medication.Kind)),
+        default=Value(len(Medication.Kind)),
+    ),
+    Case(When(_ACTIVE_MEDICATION, then=Value(None)), default=F("ended_on")).desc(nulls_last=True),
+    *NEWEST_FIRST,
+)
+
+# The four categories a clinician must not miss (hazard H-07), shown whole on the summary.
+SHOWN_WHOLE: dict[Category, Whole] = {
+    Category.ALERTS: Whole("active alerts", lambda today: Q(active=True)),
+    # An allergy its source did not say is resolved or inactive is current (Allergy.is_current).
+    Category.ALLERGIES: Whole(
+        "current allergies",
+        lambda today: ~Q(clinical_status__in=[Allergy.ClinicalStatus.INACTIVE, Allergy.ClinicalStatus.RESOLVED]),
+    ),
+    Category.MEDICATIONS: Whole("current medications", _current_medications, MEDICATION_ORDER, _medication_groups),
+    Category.CONDITIONS: Whole("active conditions", lambda today: Q(clinical_status=Condition.Status.ACTIVE)),
+}
+
+
+def visible_counts(patient: Patient, decision: Decision) -> dict[Category, int]:
+    """How many entries of each category the viewer may see: one UNION query (the summary's "5 of 23")."""
+    parts = [
+        visible(model.objects.filter(patient=patient), decision)
+        .order_by()
+        .annotate(category=Value(category.value))
+        .values("category")
+        .annotate(n=Count("id"))
+        .values_list("category", "n")
+        for category, model in entry_models().items()
+    ]
+    first, *rest = parts
+    return {Category(category): n for category, n in first.union(*rest, all=True)}
+
+
+def summary(patient: Patient, decision: Decision, per_section: int, *, today: datetime.date | None = None):
+    """Every category but involved teams (the page shows those after them), in the order of `Category`.
+
+    Alerts, allergies, medications and conditions show all that is current (`SHOWN_WHOLE`), however many; every
+    other category its newest `per_section`. Each section knows how many the viewer may see in all."""
+    today = today or timezone.localdate()
+    totals = visible_counts(patient, decision)
+    sections = []
+    for category in Category:
+        if category == Category.TEAMS:
+            continue
+        queryset, whole = entries(patient, decision, category), SHOWN_WHOLE.get(category)
+        section = Section(category=category, total=totals.get(category, 0))
+        if whole:
+            section.items = list(queryset.filter(whole.current(today)).order_by(*whole.order))
+            section.all_of = whole.all_of
+            section.groups = whole.groups(section.items) if whole.groups else []
+        else:
+            section.items = list(queryset[:per_section])
+        sections.append(section)
+    return sections
+
+
+def sources(*lists) -> list[Organisation]:
+    """The organisations whose entries a page shows, by name, for their freshness (when carerecord last
+    received anything from each). No query: each entry was fetched with its source organisation."""
+    organisations = {}
+    for items in lists:
+        for entry in items:
+            organisations.setdefault(entry.source_organisation_id, entry.source_organisation)
+    return sorted(organisations.values(), key=lambda organisation: organisation.name)
 
 
 def observations(patient: Patient, decision: Decision) -> QuerySet:
@@ -95,6 +256,7 @@ def latest_by_test(patient: Patient, decision: Decision) -> list[Observation]:
     Two queries whatever the history: the newest date and count per code (one GROUP BY over the
     (patient, code, date) index), then those rows by (code, date). A correlated "newest per code"
     subquery ran once per observation and took most of a second for a patient with thousands of results.
+    A test whose observations are all undated (MAX ignores NULL) still shows: its last recorded one.
     """
     visible_observations = observations(patient, decision)
     newest = {
@@ -108,7 +270,7 @@ def latest_by_test(patient: Patient, decision: Decision) -> list[Observation]:
         return []
     matches = Q()
     for code, (last, _) in newest.items():
-        matches |= Q(code=code, effective_at=last)
+        matches |= Q(code=code, effective_at=last) if last is not None else Q(code=code, effective_at__isnull=True)
     latest = {}
     rows = visible_observations.filter(matches).select_related("result__source_organisation").order_by("-id")
     for observation in rows:
@@ -119,14 +281,13 @@ def latest_by_test(patient: Patient, decision: Decision) -> list[Observation]:
 
 
 def test_history(patient: Patient, decision: Decision, code: str, limit: int = 500) -> list[Observation]:
-    """One test's visible observations, oldest first (for a trend), capped at the newest `limit`."""
-    history = (
+    """One test's visible observations, newest first (undated ones last), capped at the newest `limit`."""
+    return list(
         observations(patient, decision)
         .filter(code=code)
         .select_related("result__source_organisation")
-        .order_by("-effective_at", "-id")[:limit]
+        .order_by(*NEWEST_FIRST)[:limit]
     )
-    return list(reversed(history))
 
 
 @dataclass

@@ -255,3 +255,24 @@ ENTRY_FACTORIES = {
     patient_models.CarePlan: CarePlanFactory,
     patient_models.CareEvent: CareEventFactory,
 }
+
+
+class SourceDemographicsFactory(DjangoModelFactory):
+    """One source's copy of a patient's demographics: by default it agrees with the patient's row."""
+
+    class Meta:
+        model = patient_models.SourceDemographics
+
+    patient = factory.SubFactory(PatientFactory)
+    organisation = factory.SubFactory(OrganisationFactory)
+    resource_id = factory.Sequence(lambda n: f"Patient/sd-{n}")
+    given_name = factory.LazyAttribute(lambda o: o.patient.given_name)
+    family_name = factory.LazyAttribute(lambda o: o.patient.family_name)
+    date_of_birth = factory.LazyAttribute(lambda o: o.patient.date_of_birth)
+    sex = factory.LazyAttribute(lambda o: o.patient.sex)
+    address = factory.LazyAttribute(lambda o: o.patient.address)
+    postcode = factory.LazyAttribute(lambda o: o.patient.postcode)
+    phone = factory.LazyAttribute(lambda o: o.patient.phone)
+    email = factory.LazyAttribute(lambda o: o.patient.email)
+    registered_gp = factory.LazyAttribute(lambda o: o.patient.registered_gp)
+    source_updated_at = factory.LazyFunction(timezone.now)

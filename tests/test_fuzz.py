@@ -448,6 +448,7 @@ def _real(value: str, world) -> str:
     return value.replace("PATIENT", str(world["patient"].pk)).replace("OTHER", str(uuid.uuid4()))
 
 
+@pytest.mark.hazard("H-13")
 @given(request=read_requests(), by_session=st.booleans())
 def test_fuzz_read(world, fhir_client, clinician, request, by_session):
     shape, kind, resource_id, params, raw_query = request
@@ -533,6 +534,7 @@ SEARCH_FIELDS = {
 }
 
 
+@pytest.mark.hazard("H-13")
 @given(data=form_data(SEARCH_FIELDS))
 def test_fuzz_patient_search_form(world, clinician, data):
     client = Client(raise_request_exception=True)
@@ -540,6 +542,7 @@ def test_fuzz_patient_search_form(world, clinician, data):
     isolated(lambda: client.post("/patients/search/", data))
 
 
+@pytest.mark.hazard("H-13")
 @given(
     data=form_data({"reason_code": "emergency-treatment", "reason_text": "Unconscious in A&E", "confirm": "on"}),
     known=st.booleans(),

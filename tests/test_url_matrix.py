@@ -99,6 +99,7 @@ def kind_of(name, route, callback):
     return None
 
 
+@pytest.mark.hazard("H-03")
 def test_every_url_is_classified():
     unknown = [(name, route) for name, route, p in iter_patterns() if kind_of(name, route, p.callback) is None]
     assert unknown == [], "classify these URLs in tests/test_url_matrix.py"
@@ -122,6 +123,7 @@ def record_urls(patient):
     return urls
 
 
+@pytest.mark.hazard("H-03")
 def test_record_urls_are_every_page_under_a_patient(patient):
     urls = record_urls(patient)
     assert len(urls) == len(set(urls))
@@ -188,6 +190,9 @@ def assert_no_patient_data(body, patient, url):
         assert marker not in body, (url, marker)
 
 
+@pytest.mark.hazard("H-03")
+@pytest.mark.hazard("H-06")
+@pytest.mark.hazard("H-12")
 @pytest.mark.parametrize("actor", ACTORS)
 def test_record_pages(request, signed_in, actor, patient, full_record):
     client = signed_in(actor)
@@ -214,6 +219,7 @@ def test_record_pages(request, signed_in, actor, patient, full_record):
             assert_no_patient_data(body, patient, url)
 
 
+@pytest.mark.hazard("H-03")
 @pytest.mark.parametrize("actor", ACTORS)
 def test_signed_in_pages_show_no_patient_data_without_a_search(signed_in, actor, patient, full_record):
     client = signed_in(actor)
@@ -236,6 +242,7 @@ def test_signed_in_pages_show_no_patient_data_without_a_search(signed_in, actor,
             assert_no_patient_data(body, patient, name)
 
 
+@pytest.mark.hazard("H-12")
 @pytest.mark.parametrize("actor", ACTORS)
 def test_break_glass_endpoint(request, signed_in, actor, patient):
     client = signed_in(actor)
@@ -521,6 +528,7 @@ def test_every_admin_url_is_classified_for_ig(admin_world):
     assert {name for name, *_ in cases} == patterns
 
 
+@pytest.mark.hazard("H-01")
 @pytest.mark.usefixtures("admin_settings")
 def test_finding_1_every_admin_url_ig_reach_writes_an_access_event_exactly_when_it_shows_a_patient(
     client, ig_user, admin_world

@@ -1,4 +1,4 @@
-"""AllergyIntolerance -> Allergy."""
+"""AllergyIntolerance -> Allergy. Onset (onset[x]) and recorded (recordedDate) kept apart."""
 
 from patients.categories import Category
 from patients.models import Allergy
@@ -7,7 +7,7 @@ from ..context import Unmappable
 from ..outcome import error
 from ..registry import builds, maps, reads
 from ..serialise import concept, patient_reference
-from .common import code_of, codes_in, entry_fields, first, period_start, text_of, texts_of, to_datetime
+from .common import code_of, codes_in, codings_of, entry_fields, first, period_start, text_of, texts_of, to_datetime
 
 SEVERITY_ORDER = ["mild", "moderate", "severe"]
 WITHDRAWN = {"entered-in-error", "refuted"}
@@ -23,21 +23,20 @@ def map_allergy(resource, ctx):
         raise Unmappable(error("required", "An allergy needs a substance (code).", "AllergyIntolerance.code"))
     system, code = code_of(resource.code)
     severities = [r.severity for r in reactions if r.severity in SEVERITY_ORDER]
-    effective = first(
-        to_datetime(resource.onsetDateTime), period_start(resource.onsetPeriod), to_datetime(resource.recordedDate)
-    )
     return Allergy, {
         **entry_fields(
             resource,
             ctx,
             patient=resource.patient,
             patient_expression="AllergyIntolerance.patient",
-            effective_at=effective,
+            effective_at=first(to_datetime(resource.onsetDateTime), period_start(resource.onsetPeriod)),
+            recorded_at=to_datetime(resource.recordedDate),
             entered_in_error=bool(codes_in(resource.verificationStatus) & WITHDRAWN),
         ),
         "substance": substance,
         "code_system": system,
         "code": code,
+        "codings": codings_of(resource.code),
         "reaction": ", ".join(text for r in reactions for text in texts_of(r.manifestation)),
         "severity": max(severities, key=SEVERITY_ORDER.index) if severities else Allergy.Severity.UNKNOWN,
         "clinical_status": status if (status := code_of(resource.clinicalStatus)[1]) in CLINICAL_STATUSES else "",
@@ -59,6 +58,7 @@ def allergy(entry: Allergy) -> dict:
         "clinicalStatus": {"coding": [clinical_status]} if status else None,
         "code": concept(entry, entry.substance),
         "patient": patient_reference(entry.patient_id),
-        "recordedDate": entry.effective_at,
+        "onsetDateTime": entry.effective_at,
+        "recordedDate": entry.recorded_at,
         "reaction": [reaction] if entry.reaction else None,
     }

@@ -4,6 +4,9 @@ Encounter rule: an encounter at home or in the field (class HH, FLD), or sent by
 or social care organisation, is a community event (CareEvent, service from its wording: CAMHS, addiction,
 else community). Any other encounter (inpatient, outpatient, emergency) is shown with appointments, as
 attended once it has happened: that is where clinicians look for "when was this patient last seen".
+
+Dates: an appointment's date is its `start` (a requested period is not when it is, and `created` is when it
+was booked: its recorded date); an encounter's is its period's start. None when the source gave none.
 """
 
 from directory.models import Organisation
@@ -67,14 +70,14 @@ def map_appointment(resource, ctx):
         text_of(resource.appointmentType) or None,
         *texts_of(resource.serviceCategory),
     )
-    requested = resource.requestedPeriod[0] if resource.requestedPeriod else None
     return Appointment, {
         **entry_fields(
             resource,
             ctx,
             patient=patient,
             patient_expression="Appointment.participant.actor",
-            effective_at=first(to_datetime(resource.start), period_start(requested), to_datetime(resource.created)),
+            effective_at=to_datetime(resource.start),
+            recorded_at=to_datetime(resource.created),
             entered_in_error=resource.status == "entered-in-error",
         ),
         "service": service or "Appointment",

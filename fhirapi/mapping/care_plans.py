@@ -1,4 +1,5 @@
-"""CarePlan -> CarePlan. The plan's period end is kept as its review date: the date it is next looked at."""
+"""CarePlan -> CarePlan. The plan's period end is kept as its review date: the date it is next looked at. Its
+date is the period's start (when it applies); when it was written (`created`) is its recorded date."""
 
 from patients.categories import Category
 from patients.models import CarePlan
@@ -38,7 +39,8 @@ def map_care_plan(resource, ctx):
             ctx,
             patient=resource.subject,
             patient_expression="CarePlan.subject",
-            effective_at=first(period_start(resource.period), to_datetime(resource.created)),
+            effective_at=period_start(resource.period),
+            recorded_at=to_datetime(resource.created),
             entered_in_error=resource.status == "entered-in-error",
         ),
         "title": title,
@@ -63,4 +65,5 @@ def care_plan(entry: CarePlan) -> dict:
         "description": entry.description or None,
         "subject": patient_reference(entry.patient_id),
         "period": {"start": entry.effective_at, "end": entry.review_on},
+        "created": entry.recorded_at,
     }

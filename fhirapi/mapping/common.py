@@ -1,4 +1,9 @@
-"""Small readers the mappers share: concept text, codes, dates, narrative, and the fields every entry has."""
+"""Small readers the mappers share: concept text, codes, dates, narrative, and the fields every entry has.
+
+Dates: each mapper takes the clinical date (`effective_at`: onset, when given or taken, when it happened) and
+the date the source recorded it (`recorded_at`) from the elements that say so, and nothing else: a resource that
+gives neither has neither (shown as "Date not recorded"); the time carerecord received it is `created_at`.
+"""
 
 import datetime
 import re
@@ -38,6 +43,22 @@ def code_of(concept) -> tuple[str, str]:
         if coding.code:
             return coding.system or "", coding.code
     return "", ""
+
+
+def codings_of(concept) -> list[dict]:
+    """Every coding of a concept (an R4B CodeableConcept or its JSON), in the source's order, as the record keeps
+    them: {"system", "code", "display"} ("" where the source left one out). SNOMED CT beside dm+d, LOINC beside
+    a local code: all of them come back."""
+    if concept is None:
+        return []
+    codings = concept.get("coding") if isinstance(concept, dict) else concept.coding
+    kept = []
+    for coding in codings or []:
+        get = coding.get if isinstance(coding, dict) else lambda name, coding=coding: getattr(coding, name, None)
+        fields = {name: get(name) or "" for name in ("system", "code", "display")}
+        if any(fields.values()):
+            kept.append({name: str(value) for name, value in fields.items()})
+    return kept
 
 
 def codes_in(concept) -> set[str]:
@@ -125,13 +146,15 @@ def narrative(text) -> str:
 
 
 def entry_fields(
-    resource, ctx: Context, *, patient, patient_expression: str, effective_at, entered_in_error=False
+    resource, ctx: Context, *, patient, patient_expression: str, effective_at, recorded_at=None, entered_in_error=False
 ) -> dict:
-    """The fields every record entry has; `effective_at` None means the resource gave none (kept, or now)."""
+    """The fields every record entry has. `effective_at` and `recorded_at` are what the resource said, None where
+    it said nothing: stored as missing, never filled in with the time of import nor kept from an older version."""
     return {
         "patient_id": ctx.patient_id(patient, patient_expression),
         "source_organisation_id": ctx.organisation.pk,
         "effective_at": effective_at,
+        "recorded_at": recorded_at,
         "source_updated_at": last_updated(resource),
         "sensitive": is_sensitive(resource),
         "entered_in_error": entered_in_error,

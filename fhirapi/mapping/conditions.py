@@ -1,4 +1,5 @@
-"""Condition -> Condition (diagnosed conditions)."""
+"""Condition -> Condition (diagnosed conditions). Onset (onset[x]) and recorded (recordedDate) kept apart:
+a condition with no onset has none, whatever its recorded date."""
 
 from patients.categories import Category
 from patients.models import Condition
@@ -7,7 +8,18 @@ from ..context import Unmappable
 from ..outcome import error
 from ..registry import builds, maps, reads
 from ..serialise import concept, patient_reference
-from .common import code_of, codes_in, entry_fields, first, period_end, period_start, text_of, to_date, to_datetime
+from .common import (
+    code_of,
+    codes_in,
+    codings_of,
+    entry_fields,
+    first,
+    period_end,
+    period_start,
+    text_of,
+    to_date,
+    to_datetime,
+)
 
 CLINICAL_STATUS = {
     "active": Condition.Status.ACTIVE,
@@ -27,21 +39,20 @@ def map_condition(resource, ctx):
     if not name:
         raise Unmappable(error("required", "A condition needs a code or text to be shown.", "Condition.code"))
     system, code = code_of(resource.code)
-    effective = first(
-        to_datetime(resource.onsetDateTime), period_start(resource.onsetPeriod), to_datetime(resource.recordedDate)
-    )
     return Condition, {
         **entry_fields(
             resource,
             ctx,
             patient=resource.subject,
             patient_expression="Condition.subject",
-            effective_at=effective,
+            effective_at=first(to_datetime(resource.onsetDateTime), period_start(resource.onsetPeriod)),
+            recorded_at=to_datetime(resource.recordedDate),
             entered_in_error=bool(codes_in(resource.verificationStatus) & WITHDRAWN),
         ),
         "name": name,
         "code_system": system,
         "code": code,
+        "codings": codings_of(resource.code),
         "clinical_status": CLINICAL_STATUS.get(code_of(resource.clinicalStatus)[1], Condition.Status.ACTIVE),
         "resolved_on": to_date(first(resource.abatementDateTime, period_end(resource.abatementPeriod))),
         "notes": "\n".join(note.text for note in resource.note or [] if note.text),
@@ -65,6 +76,7 @@ def condition(entry: Condition) -> dict:
         "code": concept(entry, entry.name),
         "subject": patient_reference(entry.patient_id),
         "onsetDateTime": entry.effective_at,
+        "recordedDate": entry.recorded_at,
         "abatementDateTime": entry.resolved_on,
         "note": [{"text": entry.notes}] if entry.notes else None,
     }

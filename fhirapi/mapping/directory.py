@@ -21,7 +21,7 @@ from patients.models import SourceResource
 from ..context import Named
 from ..systems import ODS_CODE
 from ..upsert import CREATED, UNCHANGED, UPDATED
-from .common import code_of, human_name, last_updated, text_of, texts_of
+from .common import code_of, codings_of, human_name, last_updated, text_of, texts_of
 
 Kind = Organisation.Kind
 KIND_WORDS = [
@@ -84,7 +84,8 @@ def map_directory(resource, ctx) -> Named:
         person = ctx.name_of(resource.practitioner) or ctx.name_of(resource.organization)
         roles = ", ".join(texts_of(resource.code))
         return Named(f"{person} ({roles})" if person and roles else person or roles, *code_of_first(resource.code))
-    return Named(text_of(resource.code), *code_of(resource.code))  # Medication
+    # A Medication: its name and every coding (dm+d and SNOMED CT), for the prescriptions that refer to it.
+    return Named(text_of(resource.code), *code_of(resource.code), codings=tuple(codings_of(resource.code)))
 
 
 def code_of_first(concepts) -> tuple[str, str]:

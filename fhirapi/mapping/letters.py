@@ -3,6 +3,9 @@
 Kind from the document type: a discharge summary if it says so (SNOMED 373942005 or "discharge"), a letter
 to GP if addressed to one, otherwise a clinic letter. The body is the document's own text (a text attachment,
 or a Composition's section narratives); a binary attachment (PDF) is described with its link instead.
+
+Dates: a letter's date is the document's `date`, else the period of care it documents, else when its attachment
+was created; `date` is also its recorded date. None when the source gave none of them.
 """
 
 import base64
@@ -58,6 +61,7 @@ def map_document_reference(resource, ctx):
             patient=resource.subject,
             patient_expression="DocumentReference.subject",
             effective_at=effective,
+            recorded_at=to_datetime(resource.date),
             entered_in_error=resource.status == "entered-in-error" or resource.docStatus == "entered-in-error",
         ),
         "kind": letter_kind(resource.type, *(resource.category or [])),
@@ -93,6 +97,7 @@ def map_composition(resource, ctx):
             patient=resource.subject,
             patient_expression="Composition.subject",
             effective_at=to_datetime(resource.date),
+            recorded_at=to_datetime(resource.date),
             entered_in_error=resource.status == "entered-in-error",
         ),
         "kind": letter_kind(resource.type, *(resource.category or [])),

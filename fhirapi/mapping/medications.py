@@ -1,5 +1,9 @@
-"""MedicationStatement and MedicationRequest -> Medication; the drug's name comes from the resource's own code,
-a contained Medication, or a Medication the source sent before (or in the same bundle)."""
+"""MedicationStatement and MedicationRequest -> Medication; the drug's name and every coding (dm+d, SNOMED CT)
+come from the resource's own code, a contained Medication, or a Medication the source sent before (or in the
+same bundle).
+
+Dates: a statement's `effective[x]` is when it was (or is) taken, its `dateAsserted` when that was recorded; a
+request's `authoredOn` is when it was prescribed, which is both. Neither is made up when absent."""
 
 from patients.categories import Category
 from patients.models import Medication
@@ -8,7 +12,18 @@ from ..context import Named, Unmappable
 from ..outcome import error
 from ..registry import builds, maps, reads
 from ..serialise import concept, patient_reference
-from .common import code_of, codes_in, entry_fields, first, period_end, period_start, text_of, to_date, to_datetime
+from .common import (
+    code_of,
+    codes_in,
+    codings_of,
+    entry_fields,
+    first,
+    period_end,
+    period_start,
+    text_of,
+    to_date,
+    to_datetime,
+)
 
 REQUEST_STATUS = {
     "completed": Medication.Status.COMPLETED,
@@ -26,16 +41,20 @@ REPEAT_COURSES = {"continuous", "seasonal"}
 def medication_named(resource, ctx, expression: str) -> Named:
     concept = resource.medicationCodeableConcept
     if concept is not None:
-        return Named(text_of(concept), *code_of(concept))
+        return Named(text_of(concept), *code_of(concept), codings=tuple(codings_of(concept)))
     reference = resource.medicationReference
     if reference is not None and (reference.reference or "").startswith("#"):
         contained = next(
             (c for c in resource.contained or [] if f"#{c.id}" == reference.reference and c.code is not None), None
         )
         if contained is not None:
-            return Named(text_of(contained.code), *code_of(contained.code))
+            return Named(text_of(contained.code), *code_of(contained.code), codings=tuple(codings_of(contained.code)))
     named = ctx.named(reference)
     if named and named.name:
+        if not named.codings and named.code:  # sent in an earlier submission: its codings are in what it sent
+            sent = ctx.received(reference) or {}
+            codings = codings_of(sent.get("code")) if isinstance(sent.get("code"), dict) else []
+            return Named(named.name, named.code_system, named.code, tuple(codings))
         return named
     if reference is not None and reference.display:
         return Named(reference.display)
@@ -58,13 +77,14 @@ def medication_kind(categories, course) -> str:
     return Medication.Kind.ACUTE
 
 
-def _fields(resource, ctx, *, effective, status, kind, dosages, ended_on, expression):
+def _fields(resource, ctx, *, effective, recorded, status, kind, dosages, ended_on, expression):
     common = entry_fields(  # the patient first: without one, the drug does not matter
         resource,
         ctx,
         patient=resource.subject,
         patient_expression=f"{expression}.subject",
         effective_at=effective,
+        recorded_at=recorded,
         entered_in_error=resource.status == "entered-in-error",
     )
     named = medication_named(resource, ctx, expression)
@@ -73,6 +93,7 @@ def _fields(resource, ctx, *, effective, status, kind, dosages, ended_on, expres
         "name": named.name,
         "code_system": named.code_system,
         "code": named.code,
+        "codings": list(named.codings),
         "dosage": "; ".join(dosage.text for dosage in dosages or [] if dosage.text),
         "kind": kind,
         "status": status,
@@ -87,6 +108,7 @@ def map_medication_request(resource, ctx):
         resource,
         ctx,
         effective=to_datetime(resource.authoredOn),
+        recorded=to_datetime(resource.authoredOn),
         status=REQUEST_STATUS.get(resource.status, Medication.Status.ACTIVE),
         kind=medication_kind(resource.category or [], resource.courseOfTherapyType),
         dosages=resource.dosageInstruction,
@@ -97,15 +119,11 @@ def map_medication_request(resource, ctx):
 
 @maps("MedicationStatement")
 def map_medication_statement(resource, ctx):
-    effective = first(
-        to_datetime(resource.effectiveDateTime),
-        period_start(resource.effectivePeriod),
-        to_datetime(resource.dateAsserted),
-    )
     return _fields(
         resource,
         ctx,
-        effective=effective,
+        effective=first(to_datetime(resource.effectiveDateTime), period_start(resource.effectivePeriod)),
+        recorded=to_datetime(resource.dateAsserted),
         status=STATEMENT_STATUS.get(resource.status, Medication.Status.ACTIVE),
         kind=medication_kind([resource.category] if resource.category else [], None),
         dosages=resource.dosage,
@@ -128,5 +146,6 @@ def medication(entry: Medication) -> dict:
         "medicationCodeableConcept": concept(entry, entry.name),
         "subject": patient_reference(entry.patient_id),
         "effectivePeriod": {"start": entry.effective_at, "end": entry.ended_on},
+        "dateAsserted": entry.recorded_at,
         "dosage": [{"text": entry.dosage}] if entry.dosage else None,
     }

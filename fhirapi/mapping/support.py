@@ -1,10 +1,16 @@
-"""RelatedPerson -> SupportPerson (the patient's support network: carers, next of kin, family)."""
+"""RelatedPerson <-> SupportPerson (the patient's support network: carers, next of kin, family).
+
+Out, a restricted patient's (S-flag, H-11) support network is never given: the record's query for it
+(`sharing.record.support_network`) returns no one, so no RelatedPerson is read, searched or listed in
+$everything.
+"""
 
 from patients.models import SupportPerson
 
 from ..context import Unmappable
 from ..outcome import error
-from ..registry import maps
+from ..registry import builds, maps
+from ..serialise import patient_reference
 from .common import codes_in, human_name, is_sensitive, last_updated, texts_of
 
 Relationship = SupportPerson.Relationship
@@ -41,4 +47,16 @@ def map_related_person(resource, ctx):
         "relationship": relationship_of(resource.relationship),
         "phone": phones[0] if phones else "",
         "notes": ", ".join(texts_of(resource.relationship)),
+    }
+
+
+@builds(SupportPerson)
+def related_person(person: SupportPerson) -> dict:
+    """id and meta (source, sensitive) are added by serialise.entry."""
+    return {
+        "resourceType": "RelatedPerson",
+        "patient": patient_reference(person.patient_id),
+        "relationship": [{"text": person.get_relationship_display()}],
+        "name": [{"text": person.name}],
+        "telecom": [{"system": "phone", "value": person.phone}] if person.phone else None,
     }

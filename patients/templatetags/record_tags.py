@@ -5,8 +5,10 @@ from dataclasses import dataclass
 from django import template
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.timesince import timesince
 
 from patients.categories import Category
+from patients.units import display_unit, with_unit
 
 register = template.Library()
 
@@ -37,23 +39,6 @@ def one_line(value):
 def label_lower(value):
     """Lower-case a heading for use mid-sentence, keeping acronyms: "CAMHS events" stays "CAMHS events"."""
     return " ".join(word if word.isupper() and len(word) > 1 else word.lower() for word in str(value).split(" "))
-
-
-def _values(categories):
-    return {c.strip() for c in categories.split(",")}
-
-
-@register.filter
-def of_categories(sections, categories):
-    """Sections whose category value is in the comma-separated list, in their original order."""
-    wanted = _values(categories)
-    return [s for s in sections if s.category.value in wanted]
-
-
-@register.filter
-def without_categories(sections, categories):
-    unwanted = _values(categories)
-    return [s for s in sections if s.category.value not in unwanted]
 
 
 # Status tags. Which NHS.UK tag colour each value of a coded field reads as, per field ("scheme"), in one place;
@@ -97,6 +82,7 @@ def status_tag(value, scheme=""):
 @dataclass(frozen=True)
 class EntryLayout:
     cells: str  # the category's partial
+    date_heading: str = "Date"  # what the clinical date is, where it is one thing (a condition's onset)
     date_first: bool = False  # the date is the first column, not the one just before "From"
     with_time: bool = False  # the date shows the time of day
     as_list: bool = False  # one block per entry (title, source line, body) rather than a table row
@@ -109,6 +95,8 @@ class EntryLayout:
 
 # Only where a category differs from the default: a table, dated by day, the date just before "From".
 ENTRY_LAYOUTS = {
+    Category.CONDITIONS: {"date_heading": "Onset"},
+    Category.ALLERGIES: {"date_heading": "Onset"},
     Category.APPOINTMENTS: {"date_first": True, "with_time": True},
     Category.EVENTS: {"date_first": True},
     Category.RESULTS: {"as_list": True, "with_time": True, "item_class": "app-result"},  # observations nested
@@ -161,3 +149,102 @@ def cell(parser, token):
     nodelist = parser.parse(("endcell",))
     parser.delete_first_token()
     return CellNode(parser.compile_filter(bits[1]), nodelist)
+
+
+# Freshness and units.
+
+
+@register.filter
+def ago(value):
+    """How long ago, to the largest unit: "2 hours ago", "3 days ago" ("just now" under a minute)."""
+    if value is None:
+        return ""
+    elapsed = timesince(value, depth=1)
+    return "just now" if elapsed.startswith("0\xa0") else f"{elapsed} ago"
+
+
+@register.filter
+def unit_of(observation):
+    """An observation's unit as clinicians write it (UCUM "umol/L" shown "µmol/L"): patients.units."""
+    return display_unit(observation.unit, observation.unit_code, observation.unit_system)
+
+
+@register.filter
+def observation_category(code):
+    """An observation's category code as words: "vital-signs" reads "Vital signs"."""
+    return str(code or "").replace("-", " ").capitalize()
+
+
+# Readings. A value row that is a component of a reading (systolic, diastolic: rows of one source
+# Observation, sharing its `source_id`, with `reading_name`) is shown with the rest of that reading, as one:
+# "Blood pressure 120/80 mmHg", never as two unrelated results.
+@dataclass
+class Reading:
+    name: str
+    parts: list  # one Observation, or a reading's components in the source's order
+
+    @property
+    def single(self):
+        return len(self.parts) == 1
+
+    @property
+    def first(self):
+        return self.parts[0]
+
+    @property
+    def code(self):
+        """The test code whose trend this reading links to (a reading of several parts has none)."""
+        return self.first.code if self.single else ""
+
+    @property
+    def effective_at(self):
+        return self.first.effective_at
+
+    @property
+    def display_value(self):
+        if self.single:
+            return self.first.display_value
+        units = {unit_of(part) for part in self.parts}
+        if len(units) == 1 and all(part.value is not None for part in self.parts):
+            values = "/".join(f"{part.value.normalize():f}" for part in self.parts)
+            return with_unit(values, units.pop())
+        return "; ".join(f"{part.name} {part.display_value}" for part in self.parts)
+
+    @property
+    def reference_range(self):
+        if self.single:
+            return self.first.reference_range
+        return "; ".join(f"{part.name}: {part.reference_range}" for part in self.parts if part.reference_range)
+
+    @property
+    def abnormal(self):
+        return any(part.abnormal for part in self.parts)
+
+    @property
+    def flagged(self):
+        """The part whose flag the reading shows: the first abnormal one, else the first."""
+        return next((part for part in self.parts if part.abnormal), self.first)
+
+    @property
+    def interpretation(self):
+        seen = []
+        for part in self.parts:
+            if part.interpretation and part.interpretation not in seen:
+                seen.append(part.interpretation)
+        return "; ".join(seen)
+
+
+@register.filter
+def readings(observations):
+    """A result's value rows as readings: components of one reading together (in the order they were
+    received), every other row a reading of its own; by name, as the rows arrive."""
+    grouped = {}
+    for observation in observations:
+        if observation.reading_name:
+            key = ("reading", observation.result_id, observation.source_id, observation.reading_name)
+            grouped.setdefault(key, Reading(observation.reading_name, [])).parts.append(observation)
+        else:
+            grouped[("value", observation.pk)] = Reading(observation.name, [observation])
+    for reading in grouped.values():
+        reading.parts.sort(key=lambda part: part.pk)
+    return sorted(grouped.values(), key=lambda reading: reading.name)

@@ -1,9 +1,11 @@
 """Break glass: the one write a refused professional can make, and only with a reason."""
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from optout.state import has_upheld_objection
 from patients.models import Patient
 from sharing import actions
 from sharing.access import Reason, can_search, decide
@@ -28,6 +30,14 @@ def break_glass(request, patient_id):
             reason_text=form.cleaned_data["reason_text"],
         )
         return redirect("record-summary", patient_id=patient_id)
-    # Invalid form, or no such patient: the same refusal page as before, so nothing is revealed.
-    context = {"record_refused": True, "break_glass_form": form, "patient_id": patient_id, "offer_break_glass": True}
+    # Invalid form, or no such patient: the same refusal page as before, so nothing is revealed (but an upheld
+    # objection, which the form states before the clinician confirms, as the refusal page did).
+    context = {
+        "record_refused": True,
+        "break_glass_form": form,
+        "break_glass_hours": settings.BREAK_GLASS_HOURS,
+        "patient_id": patient_id,
+        "offer_break_glass": True,
+        "objection_upheld": bool(patient) and has_upheld_objection(patient),
+    }
     return render(request, "403.html", context, status=403)

@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.shortcuts import render
 
+from optout.state import has_upheld_objection
 from sharing.access import RecordAccessDenied
 
 from ..forms import BreakGlassForm
@@ -19,4 +20,6 @@ def forbidden(request, exception=None):
             context["patient_id"] = exception.patient_id
             context["break_glass_form"] = BreakGlassForm()
             context["break_glass_hours"] = settings.BREAK_GLASS_HOURS
+            # Said before the clinician confirms: emergency access will show only their own organisation's entries.
+            context["objection_upheld"] = has_upheld_objection(exception.patient_id)
     return render(request, "403.html", context, status=403)

@@ -400,6 +400,7 @@ def grant_at(user, patient, started_at, outcome=""):
     return grant
 
 
+@pytest.mark.hazard("H-12")
 def test_the_queue_is_unreviewed_first_then_oldest_first(ig_client, patient, clinician_other_org):
     now = timezone.now()
     reviewed_oldest = grant_at(clinician_other_org, patient, now - datetime.timedelta(days=9), "appropriate")
@@ -428,6 +429,7 @@ def review(client, grant, outcome, note=""):
     )
 
 
+@pytest.mark.hazard("H-12")
 def test_reviewing_in_admin_records_the_outcome_through_the_action(ig_client, ig_user, grant):
     page = ig_client.get(reverse("admin:sharing_breakglass_change", args=[grant.pk])).content.decode()
     assert "Unconscious" in page and "What they opened" in page
@@ -443,6 +445,7 @@ def test_reviewing_in_admin_records_the_outcome_through_the_action(ig_client, ig
     assert reviewed.detail == {"outcome": "appropriate", "note": "Paramedic at the scene of a collapse"}
 
 
+@pytest.mark.hazard("H-12")
 def test_a_final_review_cannot_be_changed(ig_client, grant):
     review(ig_client, grant, "inappropriate", "No care relationship; spoken to their manager")
     page = ig_client.get(reverse("admin:sharing_breakglass_change", args=[grant.pk]))
@@ -454,6 +457,7 @@ def test_a_final_review_cannot_be_changed(ig_client, grant):
     assert AuditEvent.objects.filter(action="break-glass.reviewed").count() == 1
 
 
+@pytest.mark.hazard("H-12")
 def test_a_follow_up_is_concluded_later_and_each_step_is_audited(ig_client, grant):
     assert review(ig_client, grant, "follow-up", "Asked the crew's manager for the call log").status_code == 302
     page = ig_client.post(
@@ -468,6 +472,7 @@ def test_a_follow_up_is_concluded_later_and_each_step_is_audited(ig_client, gran
     assert [event.detail["outcome"] for event in outcomes] == ["follow-up", "appropriate"]
 
 
+@pytest.mark.hazard("H-12")
 @pytest.mark.parametrize(
     ("outcome", "note", "error"),
     [
@@ -484,6 +489,7 @@ def test_a_review_needs_an_outcome_and_a_reason_for_concern(ig_client, grant, ou
     assert not AuditEvent.objects.filter(action="break-glass.reviewed").exists()
 
 
+@pytest.mark.hazard("H-12")
 def test_no_one_reviews_their_own_emergency_access(client, ig_user, patient):
     own = actions.break_glass(by=ig_user, patient=patient, reason_code="emergency-treatment")
     client.force_login(ig_user)
@@ -505,6 +511,7 @@ def test_the_review_links_to_what_the_professional_opened(ig_client, grant, pati
 # --- issue 11, finding 1: IG's own looks in admin are in the log, under their own basis -----------------------
 
 
+@pytest.mark.hazard("H-01")
 def test_finding_1_ig_admin_looks_are_filtered_by_basis_and_page(ig_client, ig_user, log, patient):
     look = access(ig_user, patient, at=moment(2025, 4, 6, 9), basis=AccessBasis.IG_ADMIN, page="admin:patient")
     listing = access(patient=None, at=moment(2025, 4, 6, 10), page="my-patients")
@@ -517,6 +524,7 @@ def test_finding_1_ig_admin_looks_are_filtered_by_basis_and_page(ig_client, ig_u
     assert "IG administration" in page.content.decode()
 
 
+@pytest.mark.hazard("H-01")
 def test_finding_1_list_writers_write_one_row_per_patient_shown(rf, ig_user, patient):
     other = factories.PatientFactory()
     request = rf.get("/admin/patients/patient/", {"q": patient.nhs_number})

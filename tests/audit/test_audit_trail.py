@@ -11,6 +11,7 @@ def make_event():
     return AccessEvent.objects.create(outcome="allowed", basis="care-team", page="record:summary")
 
 
+@pytest.mark.hazard("H-12")
 @pytest.mark.parametrize("model", [AccessEvent, AuditEvent])
 def test_saved_rows_cannot_be_changed_or_deleted_through_the_model(model):
     event = (

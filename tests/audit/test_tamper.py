@@ -120,6 +120,7 @@ TAMPERING = {
 }
 
 
+@pytest.mark.hazard("H-12")
 @postgresql_only
 @pytest.mark.parametrize("model", AUDIT_MODELS, ids=lambda m: m.__name__)
 @pytest.mark.parametrize("tampering", TAMPERING)

@@ -35,9 +35,33 @@ def record(patient, organisation, other_organisation, care_team):
             entry_factory(patient=patient, source_organisation=source, effective_at=now - timedelta(days=n * 3 + 1))
         entry_factory(patient=patient, source_organisation=other_organisation, sensitive=True, effective_at=now)
         entry_factory(patient=patient, source_organisation=other_organisation, entered_in_error=True, effective_at=now)
-    for result in Result.objects.filter(patient=patient):
+    # What the summary shows in full, and what it leaves to the category page: each status of each, undated
+    # entries (sorted after dated ones), standalone observations beside the reports.
+    long_ago = now - timedelta(days=400)
+    for source in (organisation, other_organisation):
+        factories.AlertFactory(patient=patient, source_organisation=source, active=False, effective_at=long_ago)
+        factories.AlertFactory(patient=patient, source_organisation=source, effective_at=None)
+        factories.AllergyFactory(patient=patient, source_organisation=source, clinical_status="resolved")
+        factories.AllergyFactory(patient=patient, source_organisation=source, clinical_status="inactive")
+        factories.ConditionFactory(patient=patient, source_organisation=source, clinical_status="resolved")
+        factories.ConditionFactory(patient=patient, source_organisation=source, effective_at=None)
+        for kind in ("hospital", "acute", "repeat"):
+            factories.MedicationFactory(patient=patient, source_organisation=source, kind=kind, effective_at=long_ago)
+        for days, status in ((10, "stopped"), (40, "completed"), (200, "stopped")):
+            factories.MedicationFactory(
+                patient=patient, source_organisation=source, status=status, ended_on=(now - timedelta(days)).date()
+            )
+        factories.LetterFactory(patient=patient, source_organisation=source, effective_at=None)
+        vital = factories.ResultFactory(
+            patient=patient, source_organisation=source, kind="observation", observation_category="vital-signs"
+        )
+        for code in ("8480-6", "8462-4"):
+            factories.ObservationFactory(result=vital, code=code, reading_name="Blood pressure", source_id="bp")
+    for result in Result.objects.filter(patient=patient, kind="report"):
         for code in ("718-7", "6690-2"):
             factories.ObservationFactory(result=result, patient=patient, code=code, effective_at=result.effective_at)
+    undated = factories.ResultFactory(patient=patient, source_organisation=other_organisation, effective_at=None)
+    factories.ObservationFactory(result=undated, code="2345-7", effective_at=None)  # only ever undated
     past_team = factories.CareTeamFactory(organisation=organisation)
     ended = factories.InvolvementFactory(patient=patient, care_team=past_team)
     Involvement.objects.filter(pk=ended.pk).update(started_at=now - timedelta(days=90), ended_at=now - timedelta(1))
@@ -57,6 +81,7 @@ def floor(clinician, organisation):
         permission_id=permission.pk,
         summary_items=settings.RECORD_SUMMARY_ITEMS,
         page=settings.RECORD_PAGE_SIZE,
+        stopped_months=settings.RECORD_STOPPED_MEDICATION_MONTHS,
     )
 
 
@@ -64,13 +89,18 @@ def ids(rows):
     return [row[0] for row in rows]
 
 
+@pytest.mark.hazard("H-07")
 def test_summary_floor_fetches_the_rows_the_summary_shows(record, clinician, floor):
     decision = decide(clinician, record)
     fetched = floor.summary(record.pk, audit=True)
-    for section in sections.summary(record, decision, settings.RECORD_SUMMARY_ITEMS):
+    shown = sections.summary(record, decision, settings.RECORD_SUMMARY_ITEMS)
+    for section in shown:
         assert ids(fetched[section.category.value]) == [e.pk for e in section.items], section.category
         assert section.items  # the fixture gives every category something to compare
-    shown = sections.summary(record, decision, settings.RECORD_SUMMARY_ITEMS)
+    assert dict(fetched["counts"]) == {section.category.value: section.total for section in shown}
+    # The current sections are shown whole: more than the newest few, as the floor fetches them.
+    medications = next(s for s in shown if s.category == Category.MEDICATIONS)
+    assert len(medications.items) > settings.RECORD_SUMMARY_ITEMS and medications.more
     results = next(s for s in shown if s.category == Category.RESULTS).items
     assert sorted(ids(fetched["observations"])) == sorted(o.pk for r in results for o in r.observations.all())
     assert ids(fetched["teams"]) == [i.pk for i in sections.involvements(record, decision, brief=True)]

@@ -38,6 +38,7 @@ def sign_in(page, user):
     page.get_by_role("button", name=re.compile("sign in|continue|verify|submit", re.I)).first.click()
 
 
+@pytest.mark.hazard("H-12")
 def test_paramedic_breaks_glass_and_ig_reviews_it(
     live_server, page, new_context, paramedic, ig_user, patient, full_record, assert_accessible, csp_errors
 ):

@@ -26,6 +26,7 @@ def record_with_trend(patient, other_organisation):
     return patient
 
 
+@pytest.mark.hazard("H-08")
 def test_sign_in_search_open_record_and_see_a_trend(
     live_server, page, clinician, record_with_trend, assert_accessible, csp_errors
 ):

@@ -137,6 +137,7 @@ def pages_with_patient_data(client, clinician, patient, full_record, ig_officer)
     return fetch
 
 
+@pytest.mark.hazard("H-11")
 @pytest.mark.django_db
 @pytest.mark.usefixtures("admin_settings")
 @pytest.mark.parametrize("shown", ["record", "search results", "my patients", "fhir", "admin"])
@@ -146,6 +147,7 @@ def test_finding_10_pages_with_patient_data_are_not_stored(pages_with_patient_da
     assert "no-store" in response["Cache-Control"] and response["Pragma"] == "no-cache"
 
 
+@pytest.mark.hazard("H-11")
 @pytest.mark.django_db
 def test_finding_10_every_fhir_response_is_not_stored(client):
     response = client.get("/fhir/Condition/1")  # refused, and still not to be kept
@@ -177,6 +179,7 @@ def test_behind_the_proxy_the_load_balancers_request_id_is_kept(client, settings
     assert response.status_code == 200 and response["X-Request-ID"] == "lb-0123456789"
 
 
+@pytest.mark.hazard("H-11")
 def test_finding_10_request_lines_are_logged_without_their_query_string():
     """runserver logs each request line (django.server): a GET /fhir/Patient?identifier=... would put the NHS
     number in the log."""

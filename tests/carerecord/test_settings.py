@@ -59,6 +59,7 @@ def test_a_development_secret_key_is_refused_when_debug_is_off():
     assert "Set a real SECRET_KEY" in result.stderr
 
 
+@pytest.mark.hazard("H-13")
 @pytest.mark.django_db
 def test_health_check_needs_no_sign_in(client):
     response = client.get("/healthz")

@@ -78,6 +78,7 @@ def test_session_idle_timeout_is_renewed_by_use_at_most_once_a_minute(client, cl
         assert _session_expiry(client) == first + timedelta(seconds=61)  # renewed by use
 
 
+@pytest.mark.hazard("H-11")
 def test_session_ends_after_fifteen_idle_minutes(client, clinician):
     client.force_login(clinician)
     with time_machine.travel(timezone.now(), tick=False) as clock:
@@ -89,6 +90,7 @@ def test_session_ends_after_fifteen_idle_minutes(client, clinician):
         assert response.status_code == 302 and response["Location"].startswith(reverse("account_login"))
 
 
+@pytest.mark.hazard("H-11")
 def test_session_ends_after_its_absolute_age(client, clinician):
     client.force_login(clinician)
     assert client.get(reverse("home")).status_code == 200

@@ -106,3 +106,12 @@ def bundle(kind, *resources, full_urls=None):
             entry["request"] = {"method": "POST", "url": resource["resourceType"]}
         entries.append(entry)
     return {"resourceType": "Bundle", "type": kind, "entry": entries}
+
+
+def example_resource(name: str) -> dict:
+    """A UK Core example (XML) as FHIR JSON, to be sent in bundles of one's choosing."""
+    from fhir.resources.R4B import get_fhir_model_class
+
+    resource_type = name.removeprefix("UKCore-").split("-")[0]
+    model = get_fhir_model_class(resource_type)
+    return json.loads(model.model_validate_xml(example(name)).model_dump_json(exclude_none=True))

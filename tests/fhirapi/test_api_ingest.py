@@ -54,6 +54,7 @@ def test_post_a_resource_then_put_it_again(api, sender_token, sender):
     assert mismatch.status_code == 400 and outcome_of(mismatch)[0]["expression"] == ["Patient.id"]
 
 
+@pytest.mark.hazard("H-05")
 def test_an_invalid_resource_is_400_naming_the_element(api, sender_token):
     invalid = condition_resource(onsetDateTime="yesterday")
     response = api.post("/fhir/Condition", invalid, token=sender_token)
@@ -64,6 +65,7 @@ def test_an_invalid_resource_is_400_naming_the_element(api, sender_token):
     assert api.post("/fhir/Condition", b"{not json", token=sender_token).status_code == 400
 
 
+@pytest.mark.hazard("H-06")
 def test_an_unknown_patient_is_422_patient_not_found(api, sender_token):
     response = api.post("/fhir/Condition", condition_resource(), token=sender_token)
     assert response.status_code == 422
@@ -84,6 +86,7 @@ def test_post_an_xml_resource(api, sender_token):
     assert record.Patient.objects.get().nhs_number == "9912003888"
 
 
+@pytest.mark.hazard("H-05")
 def test_a_batch_answers_entry_by_entry(api, sender_token):
     batch = bundle("batch", patient_resource(), condition_resource(), condition_resource("c2", patient="Patient/x"))
     response = api.post("/fhir/", batch, token=sender_token)
@@ -98,6 +101,7 @@ def test_a_batch_answers_entry_by_entry(api, sender_token):
     assert body["entry"][2]["response"]["outcome"]["issue"][0]["expression"] == ["Bundle.entry[2].resource.subject"]
 
 
+@pytest.mark.hazard("H-05")
 def test_a_failed_transaction_is_one_outcome_and_changes_nothing(api, sender_token):
     transaction = bundle("transaction", patient_resource(), condition_resource("c2", patient="Patient/x"))
     response = api.post("/fhir/", transaction, token=sender_token)
@@ -158,6 +162,7 @@ def test_other_characters_nothing_can_carry_are_refused(api, sender_token, text,
     assert response.status_code == status
 
 
+@pytest.mark.hazard("H-09")
 @pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00Z"])
 def test_finding_9_a_date_that_overflows_when_converted_is_a_422_naming_the_element(api, sender_token, moment):
     """0001-01-01T00:00:00+14:00 is a valid dateTime, but in UTC it is before year 1: a 500 on conversion."""
@@ -168,6 +173,7 @@ def test_finding_9_a_date_that_overflows_when_converted_is_a_422_naming_the_elem
     assert issue["expression"] == ["Condition.onsetDateTime"] and "out of range" in issue["diagnostics"]
 
 
+@pytest.mark.hazard("H-09")
 def test_early_and_late_dates_that_convert_are_kept(api, sender_token):
     api.post("/fhir/Patient", patient_resource(), token=sender_token)
     response = api.post(
@@ -176,6 +182,7 @@ def test_early_and_late_dates_that_convert_are_kept(api, sender_token):
     assert response.status_code == 201
 
 
+@pytest.mark.hazard("H-09")
 def test_an_overflowing_date_in_xml_is_a_422_too(api, sender_token):
     api.post("/fhir/Patient", patient_resource(), token=sender_token)
     xml = example(RICHARD_SMITH).replace(

@@ -44,6 +44,7 @@ def test_a_session_reads_too_and_xml_on_request(client, clinician, patient):
     assert Patient.model_validate_xml(response.content).id == str(patient.pk)
 
 
+@pytest.mark.hazard("H-03")
 def test_refused_and_unknown_look_the_same_and_are_both_audited(api, outsider, patient):
     _, secret = create_api_token(by=None, name="outsider", user=outsider)
     refused = api.get(f"/fhir/Patient/{patient.pk}", token=secret)
@@ -75,6 +76,7 @@ def test_search_by_type_returns_what_the_page_would_show(api, reader_token, pati
     assert event.page == "fhir:Condition" and event.outcome == "allowed"
 
 
+@pytest.mark.hazard("H-11")
 def test_the_source_organisation_sees_its_own_sensitive_entries(api, patient, other_organisation):
     factories.ConditionFactory(patient=patient, source_organisation=other_organisation, name="Secret", sensitive=True)
     reader = factories.ProfessionalFactory(organisation=other_organisation).user
@@ -104,6 +106,7 @@ def test_pages_link_to_the_next(api, reader_token, patient, other_organisation):
     assert AccessEvent.objects.count() == 3  # one per request
 
 
+@pytest.mark.hazard("H-03")
 def test_a_refused_search_returns_nothing(api, clinician_other_org, patient, full_record):
     _, secret = create_api_token(by=None, name="other", user=clinician_other_org)
     response = api.get(f"/fhir/Condition?patient={patient.pk}", token=secret)
@@ -155,6 +158,7 @@ def test_read_one_entry_by_id(api, reader_token, patient, full_record, outsider)
     ]
 
 
+@pytest.mark.hazard("H-06")
 def test_patient_search_by_nhs_number_for_any_active_professional(api, clinician_other_org, patient, no_profile_user):
     _, secret = create_api_token(by=None, name="other", user=clinician_other_org)
     url = f"/fhir/Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|{patient.nhs_number}"
@@ -167,6 +171,7 @@ def test_patient_search_by_nhs_number_for_any_active_professional(api, clinician
     assert api.get(url, token=nobody).status_code == 403
 
 
+@pytest.mark.hazard("H-11")
 def test_patient_search_by_post_keeps_the_nhs_number_out_of_the_url(client, clinician, patient):
     client.force_login(clinician)
     response = client.post(
@@ -201,6 +206,7 @@ def test_ids_that_are_not_ours_are_refused(api, reader_token, resource_id):
     assert api.get(f"/fhir/Observation/{resource_id}", token=reader_token).status_code == 403
 
 
+@pytest.mark.hazard("H-06")
 def test_finding_9_an_nhs_number_of_other_digits_is_a_400_naming_the_identifier(api, reader_token):
     response = api.get("/fhir/Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|٩٩٩٠٠٠٠٠١٨", token=reader_token)
     assert response.status_code == 400

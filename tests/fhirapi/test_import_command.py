@@ -36,6 +36,7 @@ def test_files_in_any_order_resolve_each_other(tmp_path, sender, capsys):
     assert record.Condition.objects.get().patient.nhs_number == "9912003888"
 
 
+@pytest.mark.hazard("H-05")
 def test_transaction_bundles_are_applied_whole_or_not_at_all(tmp_path, sender, capsys):
     good = bundle("transaction", patient_resource(), condition_resource())
     bad = bundle(

@@ -65,6 +65,7 @@ def test_a_bundle_resolves_urn_uuid_references_and_stores_a_standalone_result(se
     assert value.result.source_id == "Observation/hba1c-1" and value.patient.nhs_number == "9990000018"
 
 
+@pytest.mark.hazard("H-14")
 def test_importing_the_same_content_twice_changes_nothing(sender):
     import_json(lab_bundle(), sender)
     import_json(condition_resource(), sender)
@@ -76,6 +77,7 @@ def test_importing_the_same_content_twice_changes_nothing(sender):
     assert before == {m: list(m.objects.values()) for m in before}
 
 
+@pytest.mark.hazard("H-04")
 def test_changed_content_updates_in_place(sender):
     import_json(lab_bundle(value=48), sender)
     assert statuses(import_json(lab_bundle(value=52), sender)) == ["unchanged", "updated"]
@@ -83,6 +85,7 @@ def test_changed_content_updates_in_place(sender):
     assert record.Result.objects.count() == 1
 
 
+@pytest.mark.hazard("H-08")
 def test_a_newer_version_updates_and_an_older_one_is_skipped(sender):
     import_json(patient_resource(), sender)
     newer = condition_resource(meta={"versionId": "2", "lastUpdated": "2024-02-01T00:00:00Z"}, name="Asthma")
@@ -104,6 +107,7 @@ def test_a_patient_update_keeps_what_the_resource_leaves_out(sender):
     assert (patient.postcode, patient.phone) == ("N1 1AA", "020 7946 0000")
 
 
+@pytest.mark.hazard("H-04")
 def test_entered_in_error_keeps_the_row_and_hides_it_from_every_view(sender, patient, clinician):
     mine = patient_resource(nhs_number=patient.nhs_number, family=patient.family_name)
     import_json(mine, sender)
@@ -122,6 +126,7 @@ def test_entered_in_error_keeps_the_row_and_hides_it_from_every_view(sender, pat
     assert entries(patient, decision, Category.CONDITIONS).count() == 0
 
 
+@pytest.mark.hazard("H-05")
 def test_a_transaction_with_one_bad_entry_changes_nothing(sender):
     good = lab_bundle("transaction")
     bad = copy.deepcopy(good)
@@ -136,6 +141,7 @@ def test_a_transaction_with_one_bad_entry_changes_nothing(sender):
     assert record.Observation.objects.count() == 1
 
 
+@pytest.mark.hazard("H-05")
 def test_a_transaction_with_an_invalid_entry_changes_nothing(sender):
     broken = lab_bundle("transaction")
     broken["entry"][1]["resource"]["valueQuantity"]["value"] = "forty-eight"
@@ -145,6 +151,7 @@ def test_a_transaction_with_an_invalid_entry_changes_nothing(sender):
     assert not record.Patient.objects.exists()
 
 
+@pytest.mark.hazard("H-05")
 def test_a_batch_keeps_the_good_entries_and_reports_the_bad(sender):
     batch = lab_bundle("batch")
     batch["entry"].append(
@@ -164,6 +171,7 @@ def test_a_batch_keeps_the_good_entries_and_reports_the_bad(sender):
     assert record.Observation.objects.count() == 1
 
 
+@pytest.mark.hazard("H-05")
 def test_an_unsupported_type_does_not_fail_a_transaction(sender):
     transaction = lab_bundle("transaction")
     transaction["entry"].append(
@@ -176,6 +184,7 @@ def test_an_unsupported_type_does_not_fail_a_transaction(sender):
     assert report.applied is True and statuses(report)[-1] == "rejected"
 
 
+@pytest.mark.hazard("H-14")
 def test_a_report_adopts_observations_sent_before_it(sender):
     import_json(lab_bundle(), sender)
     report = {
@@ -196,6 +205,7 @@ def test_a_report_adopts_observations_sent_before_it(sender):
     assert record.Result.objects.get().observations.count() == 1
 
 
+@pytest.mark.hazard("H-11")
 def test_sensitive_flag_comes_from_meta_security(sender):
     import_json(patient_resource(), sender)
     restricted = {"security": [{"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "R"}]}
@@ -292,6 +302,7 @@ def test_an_unknown_organization_is_added_through_the_directory_action(sender):
     assert AuditEvent.objects.filter(target_type="Organisation").count() == 1
 
 
+@pytest.mark.hazard("H-10")
 def test_xml_and_json_read_the_same(sender):
     xml = b"""<Patient xmlns="http://hl7.org/fhir"><id value="p1"/>
       <identifier><system value="https://fhir.nhs.uk/Id/nhs-number"/><value value="9990000018"/></identifier>
@@ -349,6 +360,8 @@ def allergy_resource(resource_id, substance, status=None):
     return resource
 
 
+@pytest.mark.hazard("H-07")
+@pytest.mark.hazard("H-10")
 def test_an_allergy_keeps_its_clinical_status_and_a_resolved_one_says_so(sender, patient, clinician, client):
     from django.urls import reverse
 

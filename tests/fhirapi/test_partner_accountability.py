@@ -263,6 +263,7 @@ def test_the_held_data_check_is_one_query_for_all_the_care_teams(sender):
 # --- every submission: one AuditEvent naming the token --------------------------------------------------------
 
 
+@pytest.mark.hazard("H-05")
 def test_every_submission_writes_one_audit_event_naming_the_token(api, sender, sender_token, token):
     sent = bundle(
         "batch",
@@ -316,6 +317,7 @@ def test_a_single_resource_writes_one_audit_event_too(api, sender_token, token, 
     )
 
 
+@pytest.mark.hazard("H-05")
 def test_a_rolled_back_transaction_is_audited_with_nothing_touched(api, sender_token, token):
     sent = bundle("transaction", patient_resource(), condition_resource(patient="Patient/nobody"))
     assert api.post("/fhir/", sent, token=sender_token).status_code == 422
@@ -326,6 +328,7 @@ def test_a_rolled_back_transaction_is_audited_with_nothing_touched(api, sender_t
     assert (event.detail["patient_count"], event.detail["patients"], event.patient_id) == ("0", "", None)
 
 
+@pytest.mark.hazard("H-05")
 @pytest.mark.parametrize(
     ("body", "path"),
     [(b"{not json", "/fhir/"), (json.dumps(patient_resource()).encode(), "/fhir/"), (b"{}", "/fhir/Patient")],
@@ -418,6 +421,7 @@ def listed(ig_client, **filters):
     return list(response.context["cl"].result_list)
 
 
+@pytest.mark.hazard("H-03")
 def test_the_review_list_opens_on_what_partner_systems_asserted(ig_client, asserted, patient, care_team):
     mine = Involvement.objects.get(patient=patient, care_team=care_team)  # recorded here: not in the queue
     assert listed(ig_client, asserted="partner") == [asserted]
@@ -433,6 +437,7 @@ def test_the_review_list_opens_on_what_partner_systems_asserted(ig_client, asser
     assert listed(ig_client, review="overdue") == []
 
 
+@pytest.mark.hazard("H-03")
 def test_ig_review_an_involvement_in_admin_and_it_is_audited(ig_client, ig_user, asserted):
     url = reverse("admin:sharing_involvement_change", args=[asserted.pk])
     page = ig_client.get(url)

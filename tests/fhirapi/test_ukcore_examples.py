@@ -45,6 +45,7 @@ def test_the_examples_cover_every_mapped_type():
     assert len(MAPPED) == 68
 
 
+@pytest.mark.hazard("H-05")
 @pytest.mark.parametrize("name", MAPPED)
 def test_alone_each_example_imports_or_says_why_not(name, sender):
     [outcome] = import_bytes(example(name), sender).outcomes
@@ -72,6 +73,7 @@ def test_each_example_imports_once_its_patient_is_known(name, sender):
     assert not [issue for issue in outcome.issues if issue.is_error]
 
 
+@pytest.mark.hazard("H-04")
 def test_all_examples_together_land_in_the_right_categories(sender, capsys):
     call_command("import_fhir", str(EXAMPLES), organisation=sender.ods_code)
     summary = capsys.readouterr().out

@@ -68,6 +68,7 @@ def trail(objection):
     )
 
 
+@pytest.mark.hazard("H-02")
 def test_match_verify_uphold_then_withdraw_end_to_end(ig_client, ig_user, patient, clinician, request_for):
     objection = request_for
     assert [m.to for m in mail.outbox] == [["ada@example.com"]]  # the acknowledgement, from the form's action
@@ -360,6 +361,7 @@ def test_save_regional_process_saves_the_text_and_audits_the_fields_named(ig_use
     assert event.detail == {"region": "NCL", "fields": "region,title,body"}
 
 
+@pytest.mark.hazard("H-01")
 def test_finding_1_objection_matching_page_writes_one_access_event_per_candidate_shown(
     ig_client, ig_user, patient, request_for
 ):

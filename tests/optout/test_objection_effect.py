@@ -88,6 +88,8 @@ def test_upheld_objection_hides_other_organisations_everywhere_and_withdrawal_re
     assert all(marker in body for marker in shared_markers())
 
 
+@pytest.mark.hazard("H-02")
+@pytest.mark.hazard("H-12")
 def test_break_glass_respects_the_objection(client, ig_officer, two_sources):
     patient = two_sources
     paramedic = factories.ProfessionalFactory(
@@ -114,6 +116,7 @@ def test_search_still_finds_an_opted_out_patient(client, clinician, ig_officer, 
     assert response.context["results"] == [patient]
 
 
+@pytest.mark.hazard("H-02")
 def test_objection_not_yet_upheld_changes_nothing(client, clinician, ig_officer, two_sources):
     patient = two_sources
     optout_actions.record_professional_objection(

@@ -4,6 +4,8 @@ from django.core.exceptions import ValidationError
 from patients import nhs_numbers
 from patients.nhs_numbers import format_nhs_number, normalise, validate_nhs_number
 
+pytestmark = pytest.mark.hazard("H-06")
+
 
 @pytest.mark.parametrize("value", ["9434765919", "943 476 5919", "943-476-5919", "9912003888"])
 def test_valid_numbers_pass(value):

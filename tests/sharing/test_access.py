@@ -19,6 +19,7 @@ def test_care_team_member_is_allowed_on_care_team_basis(clinician, patient):
     assert decision.reason == access.Reason.CARE_TEAM
 
 
+@pytest.mark.hazard("H-03")
 @pytest.mark.parametrize(
     ("actor", "reason"),
     [
@@ -37,12 +38,14 @@ def test_everyone_else_is_refused(request, patient, actor, reason):
     assert decision.reason == reason
 
 
+@pytest.mark.hazard("H-03")
 def test_anonymous_is_refused(patient):
     from django.contrib.auth.models import AnonymousUser
 
     assert access.decide(AnonymousUser(), patient).reason == access.Reason.NOT_SIGNED_IN
 
 
+@pytest.mark.hazard("H-03")
 def test_inactive_professional_profile_is_refused(clinician, patient):
     clinician.professional.active = False
     clinician.professional.save()
@@ -55,6 +58,7 @@ def fresh(user):
     return type(user).objects.get(pk=user.pk)
 
 
+@pytest.mark.hazard("H-03")
 def test_inactive_profile_refuses_a_care_team_member(inactive_professional, patient):
     user = inactive_professional
     assert user.is_active and not user.professional.active and user.professional.organisation.active
@@ -71,6 +75,7 @@ def test_inactive_profile_refuses_a_care_team_member(inactive_professional, pati
     assert access.decide(fresh(user), patient).reason == access.Reason.CARE_TEAM
 
 
+@pytest.mark.hazard("H-03")
 def test_inactive_organisation_refuses_a_care_team_member(professional_at_inactive_organisation, patient):
     user = professional_at_inactive_organisation
     organisation = user.professional.organisation
@@ -89,6 +94,7 @@ def test_inactive_organisation_refuses_a_care_team_member(professional_at_inacti
     assert access.decide(fresh(user), patient).reason == access.Reason.CARE_TEAM
 
 
+@pytest.mark.hazard("H-12")
 @pytest.mark.parametrize("actor", ["inactive_professional", "professional_at_inactive_organisation"])
 def test_inactive_outranks_broken_glass(request, patient, actor):
     """An unexpired break-glass grant from before the deactivation does not outlive it."""
@@ -98,11 +104,13 @@ def test_inactive_outranks_broken_glass(request, patient, actor):
     assert access.decide(fresh(user), patient).reason == access.Reason.INACTIVE
 
 
+@pytest.mark.hazard("H-03")
 def test_care_team_of_another_patient_gives_nothing(clinician, care_team):
     stranger = factories.PatientFactory()
     assert not access.decide(clinician, stranger).allowed
 
 
+@pytest.mark.hazard("H-03")
 def test_ending_the_involvement_revokes_at_once(clinician, patient):
     involvement = Involvement.objects.get(patient=patient)
     actions.end_involvement(by=None, involvement=involvement)
@@ -123,6 +131,7 @@ def test_starting_an_involvement_grants_at_once(outsider, patient, organisation)
     assert access.decide(outsider, patient).allowed
 
 
+@pytest.mark.hazard("H-03")
 def test_sync_revokes_involvements_that_ended_by_the_clock(clinician, patient):
     involvement = Involvement.objects.get(patient=patient)
     Involvement.objects.filter(pk=involvement.pk).update(ended_at=timezone.now() + datetime.timedelta(hours=1))
@@ -142,6 +151,7 @@ def test_sync_grants_involvements_that_start_later(outsider, patient, organisati
     assert access.decide(outsider, patient).allowed
 
 
+@pytest.mark.hazard("H-03")
 def test_leaving_the_team_removes_access(clinician, patient, care_team):
     membership = care_team.memberships.get(professional=clinician.professional)
     directory_actions.remove_team_member(by=None, membership=membership)
@@ -154,6 +164,7 @@ def test_my_patients_lists_only_current_care(clinician, patient, care_team):
     assert other not in access.patients_in_care_of(clinician)
 
 
+@pytest.mark.hazard("H-11")
 def test_sensitive_entries_only_for_their_source_organisation(clinician, patient, organisation, other_organisation):
     from patients.models import Condition
 

@@ -19,6 +19,7 @@ from tests.audit_rows import assert_one_event, mark, written_since
 pytestmark = pytest.mark.django_db
 
 
+@pytest.mark.hazard("H-03")
 def test_update_involvement_ending_it_in_the_past_revokes_access(ig_officer, clinician, patient):
     involvement = Involvement.objects.get(patient=patient)
     assert decide(clinician, patient).allowed
@@ -71,6 +72,7 @@ def test_reopen_involvement_restores_the_teams_access(ig_officer, clinician, pat
     )
 
 
+@pytest.mark.hazard("H-02")
 def test_save_sharing_agreement_decides_what_others_see_from_the_next_request(
     ig_officer, clinician, patient, other_organisation
 ):
@@ -174,6 +176,7 @@ def test_start_involvement_with_a_token_records_it_and_a_review_date(partner_tok
     )
 
 
+@pytest.mark.hazard("H-03")
 def test_start_involvement_refuses_a_token_for_another_organisations_team(partner_token, care_team, patient):
     with pytest.raises(ValueError, match="own teams"):
         actions.start_involvement(by=None, patient=patient, care_team=care_team, reason="referral", token=partner_token)

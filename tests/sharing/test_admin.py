@@ -239,6 +239,7 @@ def test_ig_provisions_a_professional_with_their_sign_in_account(ig_client, orga
     assert user.professional.organisation == organisation
 
 
+@pytest.mark.hazard("H-12")
 def test_break_glass_review_is_recorded_through_the_action(ig_client, ig_user, patient, clinician_other_org):
     grant = actions.break_glass(
         by=clinician_other_org,
@@ -273,6 +274,7 @@ def test_sharing_agreement_changes_are_audited(ig_client, ig_user, organisation)
     assert AuditEvent.objects.filter(action="sharing-agreement.changed", actor_email=ig_user.email).exists()
 
 
+@pytest.mark.hazard("H-03")
 def test_admin_rights_are_no_licence_to_read_records(ig_user, patient):
     """Being IG staff shows the audit trail, not the record: the access decision ignores admin rights."""
     from sharing.access import decide
@@ -307,6 +309,7 @@ def test_finding_1_a_global_read_shared_record_permission_is_no_care_relationshi
     assert not has_care_team_permission(user, patient)
 
 
+@pytest.mark.hazard("H-03")
 def test_finding_1_admins_view_permission_on_a_patient_is_no_care_relationship(patient, other_team, other_team_member):
     """Django's `view_patient` is admin's: even granted per patient to a care team's group, it opens no record."""
     from guardian.shortcuts import assign_perm
@@ -322,6 +325,7 @@ def test_finding_1_admins_view_permission_on_a_patient_is_no_care_relationship(p
     ).exists()
 
 
+@pytest.mark.hazard("H-01")
 def test_finding_1_break_glass_review_page_writes_one_ig_admin_access_event(
     ig_client, ig_user, patient, clinician_other_org
 ):

@@ -102,3 +102,57 @@ def test_review_records_an_outcome_and_is_audited(ig_officer, clinician_other_or
     assert event.actor_id == ig_officer.pk and event.detail["outcome"] == "appropriate"
     with pytest.raises(ValueError):
         actions.review_break_glass(by=ig_officer, break_glass=grant, outcome="")
+
+
+OBJECTION_WARNING = "Emergency access does not override it: you will see only the information your own organisation"
+
+
+@pytest.fixture
+def opted_out(patient, ig_officer):
+    from tests.sharing.test_coverage import upheld_objection
+
+    upheld_objection(patient, ig_officer)
+    return patient
+
+
+@pytest.mark.hazard("H-12")
+def test_before_confirming_the_form_says_an_opted_out_patient_shows_only_own_organisation_entries(
+    client, clinician_other_org, opted_out
+):
+    client.force_login(clinician_other_org)
+    response = client.get(reverse("record-summary", args=[opted_out.pk]))
+    assert response.status_code == 403
+    body = response.content.decode()
+    form = body[body.index('class="nhsuk-card nhsuk-card--warning app-break-glass"') :]
+    assert "This patient has opted out of sharing" in form and OBJECTION_WARNING in form
+    assert form.index(OBJECTION_WARNING) < form.index("I confirm I need this record")  # before the confirmation
+    assert not BreakGlass.objects.exists()
+
+
+@pytest.mark.hazard("H-12")
+def test_a_refused_break_glass_request_keeps_the_warning(client, clinician_other_org, opted_out):
+    client.force_login(clinician_other_org)
+    response = break_glass(client, opted_out, confirm="")
+    assert response.status_code == 403 and OBJECTION_WARNING in response.content.decode()
+
+
+@pytest.mark.hazard("H-12")
+def test_no_objection_no_warning(client, clinician_other_org, patient):
+    client.force_login(clinician_other_org)
+    assert OBJECTION_WARNING not in client.get(reverse("record-summary", args=[patient.pk])).content.decode()
+    assert OBJECTION_WARNING not in break_glass(client, patient, confirm="").content.decode()
+
+
+@pytest.mark.hazard("H-12")
+def test_break_glass_on_an_opted_out_patient_then_shows_only_own_organisation_entries(
+    client, clinician_other_org, opted_out, other_organisation, organisation
+):
+    from tests import factories
+
+    factories.ConditionFactory(patient=opted_out, source_organisation=other_organisation, name="Own condition")
+    factories.ConditionFactory(patient=opted_out, source_organisation=organisation, name="Practice condition")
+    client.force_login(clinician_other_org)
+    assert break_glass(client, opted_out).status_code == 302
+    body = client.get(reverse("record-summary", args=[opted_out.pk])).content.decode()
+    assert "This patient has opted out of sharing" in body
+    assert "Own condition" in body and "Practice condition" not in body

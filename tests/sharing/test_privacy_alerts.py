@@ -74,6 +74,7 @@ def behind(ig_client, alert, index=0):
 # --- (a) far more records than usual ----------------------------------------------------------------------------
 
 
+@pytest.mark.hazard("H-03")
 def test_unusual_volume_fires_above_the_floor_with_no_history(nurse, many, ig_client):
     events = opened(nurse, many[:21])
     opened(nurse, many[:5])  # the same patients again: distinct patients count
@@ -117,6 +118,7 @@ def test_the_volume_floor_and_factor_are_settings(nurse, many, settings):
 # --- (b) a patient with the professional's own family name --------------------------------------------------------
 
 
+@pytest.mark.hazard("H-03")
 def test_same_family_name_fires_per_patient_whatever_the_case(nurse, ig_client, many):
     relative = factories.PatientFactory(family_name="OKAFOR")
     events = opened(nurse, [relative, relative]) + refused(nurse, [relative], page="fhir:Patient")
@@ -145,6 +147,7 @@ def test_same_family_name_does_not_fire_for_other_names_other_days_or_searches(n
 # --- (c) look-ups with no care relationship, outside break glass ----------------------------------------------------
 
 
+@pytest.mark.hazard("H-03")
 def test_no_care_relationship_fires_for_refusals_not_followed_by_break_glass(nurse, ig_client, many):
     probed = refused(nurse, many[:3]) + refused(nurse, many[:1], page="fhir:Condition")
     [alert] = of_rule(alerts.Rule.NO_RELATIONSHIP)

@@ -47,6 +47,15 @@ class Command(BaseCommand):
                     "so the GP sees only the practice's own entries, under an opted-out banner."
                 )
             )
+        for patient, kind, what in (
+            (summary.restricted_patient, "Restricted", "S-flag: no address, phone or contacts shown"),
+            (summary.deceased_patient, "Deceased", "the banner says so, with the date of death"),
+        ):
+            if patient:
+                self.stdout.write(
+                    f"{kind} demo patient: {patient.given_name} {patient.family_name}, NHS number "
+                    f"{patient.nhs_number_display}: {what}."
+                )
 
 
 def _counts(counts):
