@@ -1,8 +1,8 @@
 """The bench dataset: a synthetic London in a PostgreSQL database of its own, built once per scale and reused.
 
 Shape (default scale): 100,000 patients, each registered with one GP practice team (~5,000 a practice), some
-also with hospital clinics and wards, community, mental health and social care teams; ~51 record entries a
-patient on average across the nine entry tables (over 5 million), ~3.5 observations per result; and one
+also with hospital clinics and wards, community, mental health and social care teams; ~59 record entries a
+patient on average across the eleven entry tables (about 6 million), ~3.5 observations per result; and one
 "heavy patient" with thousands of results and hundreds of letters. Access is real: every current
 involvement has its guardian grant (PatientGroupObjectPermission), every organisation has sharing
 agreements, every professional a TOTP authenticator and the bench password.
@@ -41,7 +41,8 @@ from .config import BENCH_PASSWORD, ROOT, SCALES, Scale, database_name, database
 # Bump when the dataset's shape changes: an older marker then means "build again".
 # 5: apps re-cut (audit_*, directory_* tables), one initial migration per app; 6: the care-team grant is
 # `read_shared_record` (it was Django's `view_patient`), so a version-5 database holds grants nothing reads.
-DATASET_VERSION = 8
+# 9: procedures and immunisations, categories of their own (issue 13).
+DATASET_VERSION = 9
 
 # NHS numbers 9000000000-9999999999 are never issued (synthetic and test patients); the demo and the tests
 # use 999xxxxxxx, the bench 910xxxxxxx onwards, and FHIR ingest runs take fresh blocks from 980xxxxxxx.
@@ -59,6 +60,8 @@ MEAN_ENTRIES = {
     "alert": 0.5,
     "allergy": 1.2,
     "result": 12.0,
+    "procedure": 1.5,
+    "immunisation": 6.0,
     "letter": 5.0,
     "careplan": 0.8,
     "careevent": 3.0,
@@ -70,6 +73,8 @@ HEAVY_ENTRIES = {
     "alert": 25,
     "allergy": 12,
     "result": 2_400,
+    "procedure": 80,
+    "immunisation": 150,
     "letter": 250,
     "careplan": 60,
     "careevent": 400,
@@ -83,6 +88,8 @@ SOURCES = {
     "alert": {"gp": 5, "acute": 3, "social": 2},
     "allergy": {"gp": 8, "acute": 2},
     "result": {"gp": 1, "acute": 1},
+    "procedure": {"acute": 9, "gp": 1},
+    "immunisation": {"gp": 9, "community": 1},
     "letter": {"acute": 8, "mh": 1, "community": 1},
     "careplan": {"gp": 3, "community": 4, "mh": 3},
     "careevent": {"community": 6, "mh": 3, "social": 1},
@@ -109,6 +116,14 @@ TABLES = {
     "alert": ("patients_alert", f"{ENTRY_COLUMNS}, kind, text, active"),
     "allergy": ("patients_allergy", f"{ENTRY_COLUMNS}, code_system, code, substance, reaction, severity"),
     "result": ("patients_result", f"{ENTRY_COLUMNS}, code_system, code, name, status, conclusion"),
+    "procedure": (
+        "patients_procedure",
+        f"{ENTRY_COLUMNS}, code_system, code, name, status, body_site, outcome, performer, notes",
+    ),
+    "immunisation": (
+        "patients_immunisation",
+        f"{ENTRY_COLUMNS}, code_system, code, vaccine, status, dose, site, route, lot_number, reason_not_given, notes",
+    ),
     "observation": (
         "patients_observation",
         "id, result_id, patient_id, code_system, code, name, value, value_text, unit, reference_low, "
@@ -473,6 +488,22 @@ class Catalogue:
                 for description in (
                     "Agreed goals, the support in place and who to contact, reviewed with the patient.",
                     "Plan shared with the patient and carer; copy held at home.",
+                )
+            ],
+            "procedure": [
+                f"http://snomed.info/sct\t{code}\t{esc(name)}\t{status}\t{esc(site)}\t{esc(outcome)}\t{esc(by)}\t"
+                for code, name, sites, outcomes, specialty in demo.PROCEDURES.values()
+                for site in sites
+                for status, outcome in (("completed", outcomes[0]), ("completed", outcomes[-1]), ("preparation", ""))
+                for by in (f"Ms A Khan, Consultant {specialty}", f"Mr B Osei, Consultant {specialty}")
+            ],
+            "immunisation": [
+                f"{system}\t{code}\t{esc(name)}\t{status}\t{dose}\t{esc(site)}\t{esc(route)}\t{batch}\t{reason}\t"
+                for name, [(system, code, _), *_], route, site in demo.VACCINES.values()
+                for dose in ("1", "2 of 2", "Booster", "")
+                for status, batch, reason in (
+                    *(("completed", batch, "") for batch in ("FK8891", "AB1234", "RX2207", "PL6631")),
+                    ("not-done", "", "Patient declined"),
                 )
             ],
             "careevent": [

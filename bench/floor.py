@@ -60,6 +60,8 @@ ENTRY_TABLES = {  # in the summary's order (patients.categories.Category)
     "medications": "patients_medication",
     "conditions": "patients_condition",
     "results": "patients_result",
+    "procedures": "patients_procedure",
+    "immunisations": "patients_immunisation",
     "letters": "patients_letter",
     "appointments": "patients_appointment",
     "care-plans": "patients_careplan",
@@ -89,7 +91,8 @@ CURRENT = {
     "alerts": ("e.active", NEWEST_FIRST),
     "allergies": ("e.clinical_status NOT IN ('inactive', 'resolved')", NEWEST_FIRST),
     "medications": (
-        f"({_ACTIVE} OR (e.status IN ('stopped', 'completed') AND e.ended_on >= %(stopped_since)s))",
+        f"({_ACTIVE} OR (e.status IN ('stopped', 'completed') AND e.ended_on >= %(stopped_since)s))"
+        " AND e.event NOT IN ('dispensed', 'administered')",  # an event about a medicine is never current
         f"""CASE WHEN {_ACTIVE} THEN 0 ELSE 1 END,
             CASE WHEN {_ACTIVE} AND e.kind = 'repeat' THEN 0 WHEN {_ACTIVE} AND e.kind = 'acute' THEN 1
                  WHEN {_ACTIVE} AND e.kind = 'hospital' THEN 2 ELSE 3 END,

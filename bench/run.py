@@ -4,7 +4,8 @@ In-process `django.test.Client` with DEBUG off against the bench database: every
 middleware (sessions, authentication, the TOTP requirement, CSP), the view, the access decision, the audit row
 and the template, exactly as under gunicorn less the socket. Each page is timed over BENCH_REQUESTS requests
 (default 200) after a warm-up, its queries counted once with CaptureQueriesContext, and set against its SQL
-floor (bench.floor). FHIR ingest posts BENCH_BUNDLES (default 8) 1,000-resource transaction bundles.
+floor (bench.floor). FHIR ingest posts BENCH_BUNDLES (default 8) 1,000-resource transaction bundles, and
+as many 1,000-resource messages to $process-message (the same content with a MessageHeader).
 
 Environment: BENCH_SCALE (small | default | large), BENCH_REQUESTS, BENCH_BUNDLES.
 The last line printed is the one-line summary; the whole result goes to bench/results/<scale>-<time>.json.
@@ -33,6 +34,7 @@ LARGE_SLOWDOWN = 1.20
 WARMUP = 10
 SLOW_PAGE_SECONDS = 1.0
 INGEST_PROCESSES = 2  # one per core
+MESSAGES = "FHIR $process-message (1,000-entry messages)"
 
 
 @dataclass
@@ -274,6 +276,8 @@ class Bench:
         self.measure("FHIR ingest (1,000-entry bundles)", self.ingest)
         self.measure("FHIR ingest, same bundles again", self.ingest_again)
         self.measure(f"FHIR ingest, {INGEST_PROCESSES} processes at once", self.ingest_parallel)
+        self.measure(MESSAGES, self.process_messages)
+        self.measure(f"{MESSAGES}, sent again", self.process_messages_again)
         conn.close()
 
     def everything(self, m):
@@ -408,6 +412,66 @@ class Bench:
         m.extra["resources"] = INGEST_PROCESSES * per_process * workload.RESOURCES_PER_BUNDLE
         m.extra["resources_per_second"] = round(m.extra["resources"] / elapsed, 1)
 
+    def process_messages(self, m):
+        """The ingest workload as FHIR messages, one stream: POST /fhir/$process-message, each answered `ok`."""
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        from directory.actions import create_api_token
+        from directory.models import Organisation
+
+        from . import workload
+        from .dataset import next_ingest_block
+
+        organisation = Organisation.objects.get(ods_code=self.detail["ingest_organisation"])
+        _, secret = create_api_token(by=None, name="bench: $process-message", organisation=organisation)
+        client = self.client(HTTP_AUTHORIZATION=f"Bearer {secret}")
+        numbers = workload.nhs_numbers(next_ingest_block(self.scale))
+        bodies = [
+            workload.message([next(numbers) for _ in range(workload.PATIENTS_PER_BUNDLE)])
+            for _ in range(self.bundles + 2)
+        ]
+
+        def post(body):
+            response = client.post("/fhir/$process-message", body, content_type="application/fhir+json")
+            if response.status_code != 200 or b'"code":"ok"' not in response.content:
+                m.errors += 1
+                m.note = f"HTTP {response.status_code}: {response.content[:300]!r}"
+            return response
+
+        post(bodies[0])  # warm-up
+        with CaptureQueriesContext(connection) as queries:
+            post(bodies[1])
+        m.queries = len(queries.captured_queries)
+        began = time.perf_counter()
+        for body in bodies[2:]:
+            started = time.perf_counter()
+            post(body)
+            m.times_ms.append((time.perf_counter() - started) * 1000)
+        elapsed = time.perf_counter() - began
+        m.n = len(m.times_ms)
+        m.extra["resources"] = self.bundles * workload.RESOURCES_PER_BUNDLE
+        m.extra["resources_per_second"] = round(m.extra["resources"] / elapsed, 1)
+        self.messages_sent = (client, bodies[2:])
+
+    def process_messages_again(self, m):
+        """The same messages sent again: each is a repeat, given its first response, and imports nothing."""
+        from . import workload
+
+        client, bodies = self.messages_sent
+        began = time.perf_counter()
+        for body in bodies:
+            started = time.perf_counter()
+            response = client.post("/fhir/$process-message", body, content_type="application/fhir+json")
+            m.times_ms.append((time.perf_counter() - started) * 1000)
+            if response.status_code != 200 or b'"code":"ok"' not in response.content:
+                m.errors += 1
+                m.note = f"HTTP {response.status_code}: {response.content[:300]!r}"
+        elapsed = time.perf_counter() - began
+        m.n = len(m.times_ms)
+        m.extra["resources"] = len(bodies) * workload.RESOURCES_PER_BUNDLE
+        m.extra["resources_per_second"] = round(m.extra["resources"] / elapsed, 1)
+
     # --- the report ---
 
     def by_name(self, name):
@@ -433,6 +497,12 @@ class Bench:
             rps = ingest.extra["resources_per_second"]
             checks.append(
                 (rps >= INGEST_RPS and not ingest.errors, f"FHIR ingest, one stream, {rps:,.0f} resources/s ≥ 3,000")
+            )
+        messages = self.by_name(MESSAGES)
+        if messages and "resources_per_second" in messages.extra:
+            rps = messages.extra["resources_per_second"]
+            checks.append(
+                (rps >= INGEST_RPS and not messages.errors, f"{MESSAGES}, one stream, {rps:,.0f} resources/s ≥ 3,000")
             )
         parallel = self.by_name(f"FHIR ingest, {INGEST_PROCESSES} processes at once")
         if parallel and "resources_per_second" in parallel.extra:
@@ -508,6 +578,12 @@ class Bench:
                 f"FHIR ingest, {INGEST_PROCESSES} processes at once: {parallel.extra['resources']:,} resources, "
                 f"{parallel.extra['resources_per_second']:,.0f} resources/s"
             )
+        messages = self.by_name(MESSAGES)
+        if messages and messages.extra.get("resources_per_second"):
+            print(
+                f"FHIR $process-message: {messages.extra['resources']:,} resources in {messages.n} messages, "
+                f"{messages.extra['resources_per_second']:,.0f} resources/s, {messages.queries} queries a message"
+            )
         checks = self.targets()
         print()
         for met, text in checks:
@@ -518,7 +594,8 @@ class Bench:
             f"record_p95_ms={cell(summary.p95 if summary else None)} "
             f"record_floor_ratio={cell(summary.ratio if summary else None, 2)} "
             f"search_p95_ms={cell(search_p95)} "
-            f"ingest_rps={cell(ingest.extra.get('resources_per_second') if ingest else None, 0)}"
+            f"ingest_rps={cell(ingest.extra.get('resources_per_second') if ingest else None, 0)} "
+            f"message_rps={cell(messages.extra.get('resources_per_second') if messages else None, 0)}"
         )
         return {
             "scale": self.scale.name,

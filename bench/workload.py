@@ -3,7 +3,8 @@ Bundles of 1,000 entries, 100 Patients (NHS number, name, gender, birth date) ea
 Observations (LOINC 8867-4, valueQuantity) whose subject is the Patient's `urn:uuid:` full URL.
 
 Full URLs derive from the NHS number, so the same numbers always make the same bundle: sending it again
-must change nothing (the bench measures that too)."""
+must change nothing (the bench measures that too). `message` is the same content as a FHIR message, for
+$process-message."""
 
 import json
 import uuid
@@ -26,6 +27,39 @@ def nhs_numbers(stem: int):
 
 
 def bundle(numbers: list[str]) -> bytes:
+    entries = _entries(numbers)
+    for entry in entries:
+        entry["request"] = {"method": "POST", "url": entry["resource"]["resourceType"]}
+    return json.dumps({"resourceType": "Bundle", "type": "transaction", "entry": entries}).encode()
+
+
+# The same content as a FHIR message (POST [base]/$process-message): results, as a lab sends them unsolicited.
+MESSAGE_EVENT = {"system": "https://fhir.nhs.uk/CodeSystem/message-event", "code": "unsolicited-observations"}
+
+
+def message(numbers: list[str]) -> bytes:
+    """The bundle's 1,000 resources as a message: a MessageHeader first (its focus every Observation), and an
+    identifier derived from the NHS numbers, so the same numbers make the same message (sent again: a repeat)."""
+    entries = _entries(numbers)
+    header_id = str(uuid.uuid5(uuid.NAMESPACE_OID, f"message-{numbers[0]}"))
+    header = {
+        "resourceType": "MessageHeader",
+        "id": header_id,
+        "eventCoding": MESSAGE_EVENT,
+        "source": {"name": "bench", "endpoint": "https://bench.example/fhir/$process-message"},
+        "focus": [{"reference": e["fullUrl"]} for e in entries if e["resource"]["resourceType"] == "Observation"],
+    }
+    body = {
+        "resourceType": "Bundle",
+        "identifier": {"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{header_id}"},
+        "type": "message",
+        "timestamp": "2025-01-10T09:00:00Z",
+        "entry": [{"fullUrl": f"urn:uuid:{header_id}", "resource": header}, *entries],
+    }
+    return json.dumps(body).encode()
+
+
+def _entries(numbers: list[str]) -> list[dict]:
     entries = []
     for number in numbers:
         patient_url = f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_OID, number)}"
@@ -39,7 +73,6 @@ def bundle(numbers: list[str]) -> bytes:
                     "gender": "female",
                     "birthDate": "1970-01-01",
                 },
-                "request": {"method": "POST", "url": "Patient"},
             }
         )
         for n in range(OBSERVATIONS_PER_PATIENT):
@@ -59,7 +92,6 @@ def bundle(numbers: list[str]) -> bytes:
                             "code": "/min",
                         },
                     },
-                    "request": {"method": "POST", "url": "Observation"},
                 }
             )
-    return json.dumps({"resourceType": "Bundle", "type": "transaction", "entry": entries}).encode()
+    return entries

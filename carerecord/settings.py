@@ -283,6 +283,9 @@ OPTOUT_REQUESTS_PER_HOUR = env.int("OPTOUT_REQUESTS_PER_HOUR", default=5)
 # and partners' transaction bundles may be larger than Django's 2.5 MB default.
 FHIR_DEFAULT_REGION = env("FHIR_DEFAULT_REGION", default="NCL")
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=20 * 1024 * 1024)
+# A document's content (a PDF letter, inline or as a Binary) is kept up to this size; a larger one refuses its
+# DocumentReference with an OperationOutcome. Keep it under three quarters of the body limit (base64).
+FHIR_ATTACHMENT_MAX_BYTES = env.int("FHIR_ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
 
 # Personal (reading) API tokens expire after this many hours unless IG set another lifetime.
 PERSONAL_TOKEN_HOURS = env.int("PERSONAL_TOKEN_HOURS", default=8)

@@ -383,6 +383,279 @@ ALLERGIES = (
     ("300913006", "Shellfish", "Lip and tongue swelling", Allergy.Severity.SEVERE),
 )
 
+# Vaccines: (name shown, [(system, code, display)], route, site). SNOMED CT vaccine products, with the dm+d
+# product beside them where the demo names a brand (UK systems send dm+d, often with SNOMED CT too).
+_IM, _ARM, _THIGH = "Intramuscular", "Left upper arm", "Left thigh"
+VACCINES = {
+    "flu": (
+        "Influenza vaccine (split virion, inactivated) 0.5ml injection",
+        [
+            (
+                DMD,
+                "11278411000001109",
+                "Influenza vaccine (split virion, inactivated) suspension for injection 0.5ml "
+                "pre-filled syringes (Pfizer Ltd)",
+            ),
+            (SNOMED, "836377006", "Influenza virus antigen-containing vaccine product"),
+        ],
+        _IM,
+        _ARM,
+    ),
+    "nasal_flu": (
+        "Live attenuated influenza vaccine nasal spray",
+        [(SNOMED, "871768005", "Influenza virus antigen only vaccine product in nasal dose form")],
+        "Intranasal",
+        "Nose",
+    ),
+    "covid_pfizer": (
+        "Comirnaty COVID-19 mRNA vaccine 30micrograms/0.3ml dose (Pfizer)",
+        [
+            (
+                DMD,
+                "39115611000001103",
+                "COVID-19 mRNA Vaccine Pfizer-BioNTech BNT162b2 30micrograms/0.3ml dose "
+                "concentrate for suspension for injection multidose vials (Pfizer Ltd)",
+            ),
+            (SNOMED, "1119349007", "SARS-CoV-2 mRNA vaccine"),
+        ],
+        _IM,
+        _ARM,
+    ),
+    "covid_az": (
+        "COVID-19 Vaccine Vaxzevria (AstraZeneca)",
+        [
+            (
+                DMD,
+                "39114911000001105",
+                "COVID-19 Vaccine Vaxzevria (ChAdOx1 S [recombinant]) not less than 2.5x100,000,000 "
+                "infectious units/0.5ml dose suspension for injection multidose vials (AstraZeneca UK Ltd)",
+            ),
+        ],
+        _IM,
+        _ARM,
+    ),
+    "covid_moderna": (
+        "Spikevax COVID-19 mRNA vaccine (Moderna)",
+        [
+            (
+                DMD,
+                "39326911000001101",
+                "COVID-19 mRNA (nucleoside modified) Vaccine Moderna 0.1mg/0.5mL dose "
+                "dispersion for injection multidose vials (Moderna, Inc)",
+            ),
+            (SNOMED, "1119349007", "SARS-CoV-2 mRNA vaccine"),
+        ],
+        _IM,
+        _ARM,
+    ),
+    "pneumococcal": (
+        "Pneumococcal polysaccharide vaccine (PPV23)",
+        [(SNOMED, "836398006", "Streptococcus pneumoniae antigen-containing vaccine product")],
+        _IM,
+        _ARM,
+    ),
+    "shingles": (
+        "Shingles vaccine (recombinant, adjuvanted)",
+        [(SNOMED, "836495005", "Human alphaherpesvirus 3 antigen-containing vaccine product")],
+        _IM,
+        _ARM,
+    ),
+    "bcg": (
+        "BCG vaccine",
+        [(SNOMED, "836402002", "Bacillus Calmette-Guerin antigen-containing vaccine product")],
+        "Intradermal",
+        _ARM,
+    ),
+    "six_in_one": (
+        "6-in-1 vaccine (DTaP/IPV/Hib/HepB)",
+        [
+            (
+                SNOMED,
+                "871895005",
+                "Bordetella pertussis and Clostridium tetani and Corynebacterium diphtheriae and Haemophilus "
+                "influenzae type b and Hepatitis B virus and Human poliovirus antigens only vaccine product",
+            ),
+        ],
+        _IM,
+        _THIGH,
+    ),
+    "menb": (
+        "MenB vaccine",
+        [(SNOMED, "836401009", "Neisseria meningitidis antigen-containing vaccine product")],
+        _IM,
+        "Right thigh",
+    ),
+    "rotavirus": (
+        "Rotavirus vaccine (oral)",
+        [(SNOMED, "836387005", "Rotavirus antigen-containing vaccine product")],
+        "Oral",
+        "Mouth",
+    ),
+    "pcv": (
+        "Pneumococcal conjugate vaccine (PCV)",
+        [(SNOMED, "836398006", "Streptococcus pneumoniae antigen-containing vaccine product")],
+        _IM,
+        _THIGH,
+    ),
+    "hib_menc": (
+        "Hib/MenC vaccine",
+        [
+            (
+                SNOMED,
+                "836500008",
+                "Haemophilus influenzae type b and Neisseria meningitidis serogroup C antigens only vaccine product",
+            ),
+        ],
+        _IM,
+        _ARM,
+    ),
+    "mmr": (
+        "MMR vaccine (measles, mumps and rubella)",
+        [
+            (
+                SNOMED,
+                "871831003",
+                "Measles morbillivirus and Mumps orthorubulavirus and Rubella virus antigens only vaccine product",
+            ),
+        ],
+        _IM,
+        "Right upper arm",
+    ),
+    "preschool": (
+        "4-in-1 pre-school booster (dTaP/IPV)",
+        [
+            (
+                SNOMED,
+                "871878002",
+                "Bordetella pertussis and Clostridium tetani and Corynebacterium diphtheriae and "
+                "Human poliovirus antigens only vaccine product",
+            ),
+        ],
+        _IM,
+        _ARM,
+    ),
+    "hpv": (
+        "HPV vaccine",
+        [(SNOMED, "836379009", "Human papillomavirus antigen-containing vaccine product")],
+        _IM,
+        _ARM,
+    ),
+    "td_ipv": (
+        "3-in-1 teenage booster (Td/IPV)",
+        [
+            (
+                SNOMED,
+                "871837004",
+                "Clostridium tetani and Corynebacterium diphtheriae and Human poliovirus antigens only vaccine product",
+            ),
+        ],
+        _IM,
+        _ARM,
+    ),
+    "menacwy": (
+        "MenACWY vaccine",
+        [(SNOMED, "871873006", "Neisseria meningitidis serogroup A, C, W135 and Y only vaccine product")],
+        _IM,
+        "Right upper arm",
+    ),
+}
+# The NHS routine childhood schedule: (vaccine, age in days when given, dose as the record says it).
+CHILDHOOD_SCHEDULE = (
+    ("six_in_one", 56, "1 of 3"),
+    ("menb", 56, "1"),
+    ("rotavirus", 56, "1 of 2"),
+    ("six_in_one", 84, "2 of 3"),
+    ("pcv", 84, "1"),
+    ("rotavirus", 84, "2 of 2"),
+    ("six_in_one", 112, "3 of 3"),
+    ("menb", 112, "2"),
+    ("hib_menc", 365, "1"),
+    ("mmr", 365, "1 of 2"),
+    ("pcv", 365, "Booster"),
+    ("menb", 365, "Booster"),
+    ("preschool", 1216, "Booster"),  # 3 years 4 months
+    ("mmr", 1216, "2 of 2"),
+    ("hpv", 4580, "1"),  # school year 8
+    ("td_ipv", 5310, "Booster"),  # school year 9
+    ("menacwy", 5310, "1"),
+)
+# Long-term conditions that make an adult eligible for the yearly flu vaccine (and pneumococcal, earlier).
+AT_RISK_PROFILES = {"diabetes", "ckd", "cardiac", "respiratory", "asthma", "frailty", "palliative"}
+
+# Procedures (SNOMED CT): key -> (code, name, body sites to choose from, outcomes to choose from, surgical specialty)
+PROCEDURES = {
+    "appendicectomy": (
+        "80146002",
+        "Appendicectomy",
+        ("Appendix",),
+        ("Recovered well; histology confirmed acute appendicitis.", "Laparoscopic; discharged the next day."),
+        "general surgeon",
+    ),
+    "cholecystectomy": (
+        "45595009",
+        "Laparoscopic cholecystectomy",
+        ("Gallbladder",),
+        ("Uncomplicated day case.", "Discharged the next day; gallstones confirmed."),
+        "general surgeon",
+    ),
+    "hernia": (
+        "44558001",
+        "Repair of inguinal hernia",
+        ("Left inguinal region", "Right inguinal region"),
+        ("Mesh repair; uncomplicated day case.",),
+        "general surgeon",
+    ),
+    "cataract": (
+        "54885007",
+        "Cataract extraction",
+        ("Right eye", "Left eye"),
+        ("Uncomplicated; lens implant; vision improved to 6/9.", "Uncomplicated; vision improved to 6/6."),
+        "ophthalmic surgeon",
+    ),
+    "hip": (
+        "52734007",
+        "Total replacement of hip",
+        ("Left hip", "Right hip"),
+        ("Mobilising with a frame on day 1; home on day 3.", "Uncomplicated; physiotherapy follow-up arranged."),
+        "orthopaedic surgeon",
+    ),
+    "knee": (
+        "609588000",
+        "Total knee replacement",
+        ("Left knee", "Right knee"),
+        ("Uncomplicated; outpatient physiotherapy arranged.",),
+        "orthopaedic surgeon",
+    ),
+    "colonoscopy": (
+        "73761001",
+        "Colonoscopy",
+        ("Colon",),
+        ("No abnormality seen.", "Two small polyps removed; histology benign.", "Diverticular disease; no polyps."),
+        "gastroenterologist",
+    ),
+    "caesarean": (
+        "11466000",
+        "Caesarean section",
+        ("Uterus",),
+        ("Healthy baby delivered; mother and baby well.",),
+        "obstetrician",
+    ),
+    "cardioversion": (
+        "180325003",
+        "Electrical cardioversion",
+        ("Heart",),
+        ("Sinus rhythm restored.", "Sinus rhythm restored after a second shock."),
+        "cardiologist",
+    ),
+    "tonsillectomy": (
+        "173422009",
+        "Tonsillectomy",
+        ("Tonsils",),
+        ("Uncomplicated; home the same day.",),
+        "ENT surgeon",
+    ),
+}
+
 # Hospital admissions: (ward, presenting complaint, diagnosis key, hospital course, medication change, GP actions)
 ADMISSIONS = (
     (

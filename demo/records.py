@@ -7,7 +7,7 @@ so the same patient gets the same record, and the same source ids, on every run.
 import random
 import uuid
 from collections import Counter, defaultdict
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -19,10 +19,12 @@ from patients.models import (
     CareEvent,
     CarePlan,
     Condition,
+    Immunisation,
     Letter,
     Medication,
     Observation,
     Patient,
+    Procedure,
     Result,
     Sex,
     SourceDemographics,
@@ -41,9 +43,11 @@ from .catalogue import (
     ALP,
     ALT,
     APPOINTMENT_REASONS,
+    AT_RISK_PROFILES,
     BILIRUBIN,
     CARDIOMETABOLIC,
     CARE_EVENTS,
+    CHILDHOOD_SCHEDULE,
     CHOLESTEROL,
     CLINIC_LETTERS,
     CONDITIONS,
@@ -70,11 +74,13 @@ from .catalogue import (
     PLATELETS,
     POTASSIUM,
     PRACTICES_BY_REGION,
+    PROCEDURES,
     SNOMED,
     SODIUM,
     TRIGLYCERIDES,
     TSH,
     UREA,
+    VACCINES,
     WHITE_CELLS,
     Role,
     Trajectory,
@@ -190,6 +196,11 @@ class PatientRecord:
         self.allergies()
         self.alerts()
         self.gp_appointments()
+        # Last, so that the random draws behind everything above (and so every record seeded before these
+        # categories existed) are unchanged.
+        self.immunisations()
+        self.procedures()
+        self.encounters()
 
     # --- demographics: who the patient is, as each source says ---
 
@@ -272,7 +283,9 @@ class PatientRecord:
         return self.today - timedelta(days=self.rng.randint(low, high))
 
     def add(self, model, organisation, effective_at, *, sensitive=False, **fields):
-        if effective_at <= self.now:
+        if effective_at is None:  # undated at source ("Date not recorded"): last changed when it was recorded
+            updated = fields.get("recorded_at") or self.now
+        elif effective_at <= self.now:
             updated = min(effective_at + timedelta(hours=self.rng.randint(1, 72)), self.now)
         else:  # booked ahead: last changed when it was booked
             updated = self.now - timedelta(days=self.rng.randint(1, 30), hours=self.rng.randint(0, 8))
@@ -1124,3 +1137,289 @@ class PatientRecord:
             nurse = rng.random() < 0.3
             service = "Practice nurse appointment" if nurse else "GP appointment"
             self.appointments(self.practice, "Practice team", service, [day], Role.NURSE if nurse else Role.GP)
+
+    # --- immunisations (the GP practice's record) and procedures (the hospital's) ---
+
+    def age_on(self, day):
+        born = self.patient.date_of_birth
+        return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+    def birthday(self, years):
+        born = self.patient.date_of_birth
+        try:
+            return born.replace(year=born.year + years)
+        except ValueError:  # 29 February
+            return born.replace(year=born.year + years, day=28)
+
+    def vaccinate(self, key, day, dose="", **fields):
+        """A vaccination the practice recorded: given (dose, route, site and batch), unless `status` says not."""
+        name, codings, route, site = VACCINES[key]
+        system, code, _ = codings[0]
+        given = fields.get("status", Immunisation.Status.COMPLETED) == Immunisation.Status.COMPLETED
+        if given:
+            batch = f"{self.rng.choice('ABCDEFGHJKLMNPRSTUVWXYZ')}{self.rng.choice('ABCDEFGHJKLMNPRSTUVWXYZ')}"
+            fields = {
+                "dose": dose,
+                "route": route,
+                "site": site,
+                "lot_number": f"{batch}{self.rng.randint(1000, 9999)}",
+            } | fields
+        return self.add(
+            Immunisation,
+            self.practice,
+            self.moment(day) if day else None,
+            vaccine=name,
+            code_system=system,
+            code=code,
+            codings=[{"system": s, "code": c, "display": d} for s, c, d in codings],
+            **fields,
+        )
+
+    def immunisations(self):
+        """The childhood schedule for children; for adults the yearly flu vaccine (65 and over, or a long-term
+        condition), COVID-19 from 2021, pneumococcal and shingles by age; some declined, and an old BCG the
+        patient reported at registration with no date."""
+        if self.age < 18:
+            self.childhood_immunisations()
+        else:
+            self.adult_immunisations()
+
+    def childhood_immunisations(self):
+        rng, born = self.rng, self.patient.date_of_birth
+        for key, age_days, dose in CHILDHOOD_SCHEDULE:
+            day = born + timedelta(days=age_days + rng.randint(0, 21))
+            if day < self.today and rng.random() < 0.96:
+                self.vaccinate(key, day, dose)
+        for year in range(self.today.year - 3, self.today.year + 1):
+            day = date(year, 9, 25) + timedelta(days=rng.randint(0, 60))
+            if day >= self.today or not 2 <= self.age_on(day) <= 16:
+                continue
+            roll = rng.random()
+            if roll < 0.05:
+                self.vaccinate(
+                    "nasal_flu", day, status=Immunisation.Status.NOT_DONE, reason_not_given="Parent declined"
+                )
+            elif roll < 0.7:
+                self.vaccinate("nasal_flu", day)
+
+    def adult_immunisations(self):
+        rng, today = self.rng, self.today
+        at_risk = self.anchor or bool(self.profiles & AT_RISK_PROFILES)
+        if self.age >= 65 or at_risk:
+            for year in range(max(self.history_start.year, today.year - 5), today.year + 1):
+                day = date(year, 9, 20) + timedelta(days=rng.randint(0, 70))
+                if day >= today:
+                    continue
+                roll = rng.random()
+                if roll < 0.08 and not self.anchor:
+                    self.vaccinate("flu", day, status=Immunisation.Status.NOT_DONE, reason_not_given="Patient declined")
+                elif roll < 0.85 or self.anchor:
+                    self.vaccinate("flu", day)
+        self.covid_vaccinations(at_risk)
+        if self.age >= 65:
+            day = self.birthday(65) + timedelta(days=rng.randint(0, 500))
+            if day < today:
+                self.vaccinate("pneumococcal", day)
+        elif at_risk and rng.random() < 0.5:
+            self.vaccinate("pneumococcal", max(self.days_ago(60, 6 * 365), self.birthday(18)))
+        if 70 <= self.age < 80:
+            first = self.birthday(70) + timedelta(days=rng.randint(0, 300))
+            second = first + timedelta(days=rng.randint(56, 180))
+            for day, dose in ((first, "1 of 2"), (second, "2 of 2")):
+                if day < today:
+                    self.vaccinate("shingles", day, dose)
+        if self.anchor or rng.random() < 0.1:
+            registered = self.moment(self.registered)
+            self.vaccinate(
+                "bcg",
+                None,
+                recorded_at=registered,
+                notes="Reported by the patient at registration (BCG scar seen); date not known.",
+            )
+
+    def covid_vaccinations(self, at_risk):
+        rng, start = self.rng, date(2021, 1, 8)
+        if self.age_on(start) < 18 or not (self.anchor or rng.random() < 0.85):
+            return
+        first = start + timedelta(days=rng.randint(0, 40 if self.age_on(start) >= 65 else 150))
+        product = rng.choice(("covid_pfizer", "covid_az"))
+        second = first + timedelta(days=rng.randint(56, 84))
+        for day, dose in ((first, "1"), (second, "2")):
+            if day < self.today:
+                self.vaccinate(product, day, dose)
+        for year, minimum_age in ((2021, 50), (2022, 50), (2023, 65), (2024, 75), (2025, 75)):
+            day = date(year, 9, 15) + timedelta(days=rng.randint(0, 75))
+            eligible = self.age_on(day) >= minimum_age or (at_risk and year <= 2022)
+            if eligible and second < day < self.today and (self.anchor or rng.random() < 0.75):
+                self.vaccinate(rng.choice(("covid_pfizer", "covid_moderna")), day, "Booster")
+
+    def procedures(self):
+        """Operations and procedures at the patient's hospital trust, by age and condition; a colonoscopy not done
+        (and done later), and a second cataract still waiting (planned, not yet dated)."""
+        rng, age, female = self.rng, self.age, self.sex == Sex.FEMALE
+        plan = (
+            ("appendicectomy", 0.06, 8, 99),
+            ("tonsillectomy", 0.04, 4, 30),
+            ("cholecystectomy", 0.05, 30, 99),
+            ("hernia", 0.01 if female else 0.06, 30, 99),
+            ("caesarean", 0.15 if female else 0, 22, 45),
+            ("colonoscopy", 0.12, 50, 99),
+            ("cataract", 1 if self.anchor else 0.25, 60 if not self.anchor else 50, 99),
+            ("hip", 0.3 if "frailty" in self.profiles else 0.06, 60, 99),
+            ("knee", 0.05, 60, 99),
+            ("cardioversion", 0.3 if "cardiac" in self.profiles else 0, 40, 99),
+        )
+        for key, chance, minimum_age, maximum_age in plan:
+            if age < minimum_age or rng.random() >= chance:
+                continue
+            earliest = max(self.birthday(minimum_age), self.today - timedelta(days=15 * 365))
+            latest = min(self.birthday(maximum_age + 1), self.today - timedelta(days=20))
+            if earliest < latest:
+                self.procedure(key, self.day_between(earliest, latest))
+
+    def procedure(self, key, day):
+        rng = self.rng
+        code, name, sites, outcomes, specialty = PROCEDURES[key]
+        surgeon = f"{rng.choice(('Mr', 'Ms')) if 'surgeon' in specialty else 'Dr'} {self.seeder.fake.last_name()}"
+        site = rng.choice(sites)
+        fields = {"code_system": SNOMED, "code": code, "codings": [{"system": SNOMED, "code": code, "display": name}]}
+        if key == "colonoscopy" and rng.random() < 0.2:
+            self.add(
+                Procedure,
+                self.trust,
+                self.moment(day - timedelta(days=rng.randint(20, 60))),
+                name=name,
+                status=Procedure.Status.NOT_DONE,
+                body_site=site,
+                notes="Not done because: bowel preparation incomplete. Rebooked.",
+                **fields,
+            )
+        self.add(
+            Procedure,
+            self.trust,
+            self.moment(day),
+            name=name,
+            status=Procedure.Status.COMPLETED,
+            body_site=site,
+            outcome=rng.choice(outcomes),
+            performer=f"{surgeon}, Consultant {specialty}",
+            **fields,
+        )
+        if key == "cataract" and (self.anchor or rng.random() < 0.3):
+            other = next(s for s in sites if s != site)
+            listed = min(day + timedelta(days=rng.randint(30, 90)), self.today - timedelta(days=1))
+            self.add(
+                Procedure,
+                self.trust,
+                None,
+                name=name,
+                status=Procedure.Status.PREPARATION,
+                body_site=other,
+                recorded_at=self.moment(listed),
+                notes=f"On the waiting list for the {other.lower()}.",
+                **fields,
+            )
+
+    # --- attendances, admissions and referrals (the appointments category), and a dispensing ---
+
+    def encounters(self):
+        """Each hospital stay as an admission (open while the patient is on the ward now), an emergency
+        department visit now and then, and for the demo patient a referral and her last discharge medicine
+        dispensed. The demo patient is on the Acute Medical Unit now, so every record page's banner says she is
+        in hospital. Drawn from a generator of their own, so that nothing seeded before them changes."""
+        saved, self.rng = self.rng, random.Random(f"{SEED}:encounters:{self.nhs_number}")
+        try:
+            if self.anchor:
+                admitted = self.moment(self.today - timedelta(days=2), 0, 23)
+                self.involve(self.trust, "Acute Medical Unit", Involvement.Reason.ADMISSION, admitted)
+            for team, reason, started, ended, _ in list(self.involvements):
+                if reason == Involvement.Reason.ADMISSION:
+                    self.stay(team, started, ended)
+            if self.age >= 18 and (self.anchor or self.rng.random() < 0.25):
+                self.emergency_attendance()
+            if self.anchor:
+                self.referral()
+                self.discharge_dispensing()
+        finally:
+            self.rng = saved
+
+    def stay(self, team, started, ended):
+        trust = team.organisation.ods_code
+        consultant, _ = self.doctor(trust, team.name)
+        self.add(
+            Appointment,
+            trust,
+            started,
+            kind=Appointment.Kind.ADMISSION,
+            encounter_class="IMP",
+            ends_at=ended,
+            status=Appointment.Status.ATTENDED if ended else Appointment.Status.IN_PROGRESS,
+            service=team.name,
+            location=f"Bay {self.rng.randint(1, 6)}, bed {self.rng.randint(1, 6)}",
+            clinician=consultant,
+            description="Emergency admission",
+        )
+
+    def emergency_attendance(self):
+        arrived = self.moment(self.days_ago(60, 700), 0, 22)
+        complaint = self.rng.choice(EMERGENCY_COMPLAINTS)
+        doctor, _ = self.doctor(self.trust, "Acute Medical Unit")
+        self.add(
+            Appointment,
+            self.trust,
+            arrived,
+            kind=Appointment.Kind.ATTENDANCE,
+            encounter_class="EMER",
+            ends_at=arrived + timedelta(hours=self.rng.randint(2, 7), minutes=self.rng.choice((0, 15, 30, 45))),
+            status=Appointment.Status.ATTENDED,
+            service="Emergency department",
+            location=self.rng.choice(("Majors", "Minors", "Resus")),
+            clinician=doctor,
+            description=complaint,
+        )
+
+    def referral(self):
+        """The practice refers the demo patient to podiatry: to be seen within weeks, requested days ago."""
+        gp, _ = self.staff(self.practice, "Practice team", Role.GP)
+        self.add(
+            Appointment,
+            self.practice,
+            self.moment(self.today + timedelta(days=28)),
+            kind=Appointment.Kind.REFERRAL,
+            recorded_at=self.moment(self.today - timedelta(days=10)),
+            status=Appointment.Status.REQUESTED,
+            service="Diabetic foot protection service",
+            location="Community podiatry",
+            clinician=f"Dr {gp}",
+            description="Reduced sensation on monofilament testing: please assess and advise on footwear.",
+        )
+
+    def discharge_dispensing(self):
+        """The hospital pharmacy's dispensing of the last past stay's antibiotic, at discharge: an event on the
+        medications page, never a current medicine on the summary."""
+        stays = [ended for _, why, _, ended, _ in self.involvements if why == Involvement.Reason.ADMISSION]
+        discharges = [ended for ended in stays if ended]
+        if not discharges:
+            return
+        code, name, dosage = MEDICINES["amoxicillin"]
+        self.add(
+            Medication,
+            self.trust,
+            max(discharges) - timedelta(hours=1),
+            code_system=DMD,
+            code=code,
+            name=name,
+            dosage=dosage,
+            kind=Medication.Kind.HOSPITAL,
+            event=Medication.Event.DISPENSED,
+            status=Medication.Status.COMPLETED,
+        )
+
+
+EMERGENCY_COMPLAINTS = (
+    "Fall at home: no fracture on X-ray, discharged home",
+    "Chest pain: ECG and troponin normal, discharged with GP follow-up",
+    "Laceration to the left hand: glued",
+    "Shortness of breath: nebulised, discharged with a course of steroids",
+    "Dizziness: observed, bloods normal, discharged",
+)

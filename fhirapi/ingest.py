@@ -1,8 +1,10 @@
 """Importing one submission (a resource or a Bundle) from one sending organisation.
 
 Stages run in dependency order inside one database transaction: names (organisations, practitioners,
-medications), patients, record entries, results with their observations, then care teams. A transaction
-Bundle is all or nothing: any error rolls the whole of it back. A batch or collection keeps the good entries
+medications), patients, record entries, results with their observations, care teams, then consents (an
+objection to sharing opens a case in IG's queue: mapping/consent.py). A transaction
+Bundle is all or nothing: any error rolls the whole of it back (as does a message's content, from
+$process-message: fhirapi.messaging). A batch or collection keeps the good entries
 and reports the others. A resource type the record has no place for (List, Provenance, Immunization...) is
 reported as a warning and not imported; it does not fail a transaction, since UK Core bundles routinely
 carry such resources alongside the ones that matter here.
@@ -33,10 +35,13 @@ from audit.writers import audit
 from directory.actions import note_received
 from patients.models import Patient
 
+from .conditional import prepare
 from .context import Context, Unmappable
 from .mapping import DIRECTORY_TYPES, ENTRY_MAPPERS, HANDLED_TYPES
 from .mapping.common import last_updated
-from .mapping.directory import save_directory
+from .mapping.consent import save_consents
+from .mapping.directory import map_directory, save_directory
+from .mapping.letters import BINARY, save_attachments
 from .mapping.patients import audit_identity_refusals, restricted_of, save_patients
 from .mapping.results import save_results
 from .mapping.teams import save_care_teams
@@ -47,6 +52,7 @@ from .references import entry_key, reference_strings
 from .upsert import CREATED, REJECTED, UNCHANGED, UPDATED, strongest, upsert, write_rows
 
 ACCEPTED_BUNDLES = {"transaction", "batch", "collection", "document"}
+ATOMIC_BUNDLES = {"transaction", "message"}  # all or nothing (a message only through $process-message)
 WRITE_METHODS = {"POST", "PUT"}
 PATIENTS_LISTED = 50  # patient ids named in a submission's audit row (the count is always there)
 STATUSES = (CREATED, UPDATED, UNCHANGED, REJECTED)
@@ -66,6 +72,8 @@ class Channel:
     operator: str = ""
     source: str = ""  # for a command: the file(s) it read
     run: str = ""  # for a command: one id for every submission of one run
+    message_id: str = ""  # through $process-message: the message's id and event (fhirapi.messaging)
+    message_event: str = ""
 
 
 @dataclass(frozen=True)
@@ -85,13 +93,41 @@ class Outcome:
     stale: bool = False
     issues: list[Issue] = field(default_factory=list)
     patient_id: object = None  # whose record it joined, where known (for the submission's audit row)
+    # Conditional operations (fhirapi.conditional): a conditional create that matched (`matched`: nothing
+    # applied or kept) and where the resource it matched is served; a status the spec gives (412, 400).
+    matched: bool = False
+    location: str = ""
+    http_status: int = 0
+    _sent: dict | None = field(default=None, repr=False)
+    _reference_texts: set | None = field(default=None, repr=False)
 
     @property
     def resource_type(self) -> str:
         return self.entry.resource_type or "(none)"
 
+    def as_sent(self) -> dict:
+        """The entry's resource as sent (FHIR JSON), worked out once."""
+        if self._sent is None:
+            self._sent = self.entry.as_sent()
+        return self._sent
+
+    def keep_as(self, resource: dict) -> None:
+        """Keep `resource` in place of what was sent (a document's content, kept once: mapping/letters.py)."""
+        self.entry.raw = resource
+        self._sent = None
+
+    def reference_texts(self) -> set[str]:
+        """Every Reference.reference in the resource as sent, found once."""
+        if self._reference_texts is None:
+            self._reference_texts = reference_strings(self.as_sent())
+        return self._reference_texts
+
     def reject(self, issue: Issue) -> None:
         self.status = REJECTED
+        self.issues.append(self._located(issue))
+
+    def note(self, issue: Issue) -> None:
+        """An issue that does not refuse the entry (a warning, information), located like any other."""
         self.issues.append(self._located(issue))
 
     def finish(self, status: str, *, stale: bool = False) -> None:
@@ -119,7 +155,7 @@ class IngestReport:
 
     @property
     def atomic(self) -> bool:
-        return self.bundle_type == "transaction"
+        return self.bundle_type in ATOMIC_BUNDLES
 
     @property
     def errors(self) -> list[Issue]:
@@ -139,26 +175,22 @@ class _RollBack(Exception):
 
 def ingest(submission: Submission, *, organisation, channel: Channel | None = None, now=None) -> IngestReport:
     channel = channel or Channel()
-    if submission.bundle_type is not None and submission.bundle_type not in ACCEPTED_BUNDLES:
-        issues = [
-            error(
-                "not-supported",
-                f"A {submission.bundle_type} Bundle cannot be imported: send a transaction, batch or collection.",
-                "Bundle.type",
-            )
-        ]
-        audit_unread(organisation=organisation, channel=channel, issues=issues, bundle_type=submission.bundle_type)
-        raise Unreadable(issues)
+    refused = _refused_bundle(submission.bundle_type, channel)
+    if refused:
+        audit_unread(organisation=organisation, channel=channel, issues=[refused], bundle_type=submission.bundle_type)
+        raise Unreadable([refused])
     report = IngestReport(submission.bundle_type, [Outcome(entry) for entry in submission.entries])
     _check(report.outcomes)
     if report.atomic and report.errors:
         report.applied = False
         _audit_submission(report, organisation, channel)
         return report
-    full_urls = {o.entry.full_url: o.key for o in report.outcomes if o.key and o.entry.full_url}
-    ctx = Context(organisation=organisation, now=now or timezone.now(), full_urls=full_urls)
+    ctx = Context(organisation=organisation, now=now or timezone.now(), full_urls={}, describe=map_directory)
     try:
         with transaction.atomic():
+            prepare(report.outcomes, ctx)  # conditional creates, updates and references; contained resources
+            if report.atomic and report.errors:
+                raise _RollBack
             _apply([o for o in report.outcomes if o.key and not o.status], ctx, channel)
             if report.atomic and report.errors:
                 raise _RollBack
@@ -171,6 +203,24 @@ def ingest(submission: Submission, *, organisation, channel: Channel | None = No
     audit_identity_refusals(ctx, actor=channel.actor)  # after any rollback: IG are told whatever became of it
     note_received(organisation, ctx.now)
     return report
+
+
+def _refused_bundle(bundle_type, channel: Channel) -> Issue | None:
+    """A Bundle type this import does not take. A message is taken only from $process-message, which answers
+    it with a response message: posted anywhere else it would be imported without its MessageHeader read."""
+    if bundle_type == "message" and not channel.message_id:
+        return error(
+            "not-supported",
+            "A message Bundle is processed by POST [base]/$process-message, which answers with a response message.",
+            "Bundle.type",
+        )
+    if bundle_type is None or bundle_type in ACCEPTED_BUNDLES or bundle_type == "message":
+        return None
+    return error(
+        "not-supported",
+        f"A {bundle_type} Bundle cannot be imported: send a transaction, batch or collection.",
+        "Bundle.type",
+    )
 
 
 def _find_patients(outcomes: list[Outcome], ctx: Context) -> None:
@@ -198,6 +248,8 @@ def _submission_detail(organisation, channel: Channel, bundle_type) -> dict:
         detail["endpoint"] = channel.endpoint
     if channel.command:
         detail.update(command=channel.command, operator=channel.operator, source=channel.source, run=channel.run)
+    if channel.message_id:
+        detail.update(message_id=channel.message_id, message_event=channel.message_event)
     detail["bundle_type"] = bundle_type or "(resource)"
     return detail
 
@@ -239,6 +291,14 @@ def audit_unread(*, organisation, channel: Channel, issues: list[Issue], bundle_
     return _write_submission_audit(channel, detail)
 
 
+def audit_repeat(*, organisation, channel: Channel, entries: int, first: str):
+    """A message sent again after it was processed: answered as the first time and imported again nowhere,
+    audited all the same (who re-sent what, and when the first was processed)."""
+    detail = _submission_detail(organisation, channel, "message")
+    detail.update(applied=False, entries=entries, patient_count=0, patients="", repeat_of=first)
+    return _write_submission_audit(channel, detail)
+
+
 def _check(outcomes: list[Outcome]) -> None:
     """Reject what cannot be imported before anything is written: invalid, unkeyed, duplicated, not a write."""
     seen = set()
@@ -256,7 +316,7 @@ def _check(outcomes: list[Outcome]) -> None:
             )
         elif entry.resource is None:
             outcome.reject(error("required", "The entry has no resource.", entry.expression))
-        elif entry.resource_type not in HANDLED_TYPES:
+        elif entry.resource_type not in HANDLED_TYPES and entry.resource_type != BINARY:
             outcome.status = REJECTED
             outcome.issues.append(
                 warning(
@@ -286,9 +346,12 @@ def _apply(outcomes: list[Outcome], ctx: Context, channel: Channel) -> None:
     save_patients(by_type["Patient"], ctx, actor=channel.actor)
     clinical = [o for o in outcomes if o.entry.resource_type not in DIRECTORY_TYPES | {"Patient"}]
     ctx.load_patients(reference for o in clinical for reference in patient_references(o.entry.resource))
+    ctx.binaries = {o.key: o for o in by_type[BINARY]}  # a document's content, for its DocumentReference
     _save_entries([o for o in clinical if o.entry.resource_type in ENTRY_MAPPERS], ctx)
+    save_attachments(by_type["DocumentReference"], by_type[BINARY], ctx)
     save_results(by_type["DiagnosticReport"], by_type["Observation"], ctx)
     save_care_teams(by_type["CareTeam"], ctx, token=channel.token, actor=channel.actor)
+    save_consents(by_type["Consent"], ctx, actor=channel.actor)
 
 
 def patient_references(resource):
@@ -333,16 +396,16 @@ def store_received(outcomes: list[Outcome], ctx: Context) -> None:
         outcome
         for outcome in outcomes
         if outcome.status not in ("", REJECTED) and not outcome.stale and outcome.entry.resource is not None
-        if outcome.key
+        if outcome.key and not outcome.matched
     ]
     restricted = _restricted_patients(taken)
     for outcome in taken:
-        resource = outcome.entry.as_sent()
+        resource = outcome.as_sent()
+        texts = outcome.reference_texts()
         if outcome.resource_type == "Patient" and (outcome.patient_id in restricted or _labelled_restricted(outcome)):
             resource = {name: value for name, value in resource.items() if name not in CONTACT_DETAILS}
-        references = {
-            text: ctx.full_urls[text] for text in reference_strings(resource) if ctx.full_urls.get(text, text) != text
-        }
+            texts = reference_strings(resource)
+        references = {text: resolved for text in texts if (resolved := ctx.resolved(text))}
         kept[split_key(outcome.key)] = (outcome, resource, references, digest_of(resource, references))
     if not kept:
         return

@@ -123,3 +123,24 @@ class ResultLink(models.Model):
 
     def __str__(self):
         return f"{self.parent} lists {self.child}"
+
+
+class ProcessedMessage(models.Model):
+    """A FHIR message (`$process-message`) carerecord has processed, and the response message it answered.
+
+    Messages are idempotent by their id (`Bundle.identifier`, else the MessageHeader's id) per sending
+    organisation: a sender that did not see the response re-sends the same message and gets the same response,
+    and nothing is imported twice."""
+
+    organisation = models.ForeignKey("directory.Organisation", on_delete=models.CASCADE, related_name="+")
+    message_id = models.CharField(max_length=200)
+    event = models.CharField(max_length=200, blank=True, help_text="MessageHeader.event[x]: system|code.")
+    outcome = models.CharField(max_length=20, help_text="MessageHeader.response.code: ok, transient-error, ...")
+    response = models.JSONField(help_text="The response message Bundle, given again to a re-sent message.")
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["organisation", "message_id"], name="processedmessage_unique")]
+
+    def __str__(self):
+        return f"{self.message_id} from {self.organisation_id}: {self.outcome}"

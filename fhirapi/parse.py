@@ -15,6 +15,10 @@ modifier changes the meaning of what holds it, FHIR requires a system that does 
 it, and carerecord understands none), and two entries of one Bundle with the same fullUrl (400: FHIR's bdl-7;
 a reference to that fullUrl could land on either, perhaps another patient). A JSON entry keeps its resource as
 sent (`Entry.raw`), which the import stores verbatim.
+
+Refused whole before any R4 validation (`Unreadable`, one issue): FHIR STU3 or another release than R4, by its
+Content-Type's `fhirVersion` or its shapes (versions.py); and a `document` Bundle whose first entry is not its
+Composition (bdl-11).
 """
 
 import datetime
@@ -31,6 +35,7 @@ from fhir.resources.R4B.resource import Resource
 from lxml import etree
 from pydantic import BaseModel, ValidationError
 
+from . import versions
 from .outcome import UNPRINTABLE, Issue, error, from_validation_error, printable
 
 JSON = "application/fhir+json"
@@ -65,7 +70,8 @@ class Entry:
     resource: Resource | None = None
     full_url: str = ""
     method: str = ""
-    url: str = ""
+    url: str = ""  # request.url: for a PUT, `Type/id` or a conditional update's `Type?identifier=...`
+    if_none_exist: str = ""  # request.ifNoneExist (or the If-None-Exist header): a conditional create's search
     expression: str = ""  # where it sits in what was sent, e.g. "Bundle.entry[3].resource"
     issues: list[Issue] = field(default_factory=list)
     # Valid FHIR, but content the record cannot hold (see the module docstring): 422 rather than 400.
@@ -86,6 +92,7 @@ class Entry:
 class Submission:
     bundle_type: str | None  # None for a single resource
     entries: list[Entry]
+    identifier: str = ""  # Bundle.identifier.value: a message's id ($process-message)
 
 
 class Unreadable(Exception):
@@ -105,9 +112,42 @@ def is_xml(content_type: str | None, body: bytes) -> bool:
 
 
 def read(body: bytes, content_type: str | None = None) -> Submission:
+    """`content_type` is the whole header, parameters and all (a `fhirVersion` other than R4's is refused)."""
+    sign = versions.content_type_sign(content_type)
+    if sign is not None:
+        raise Unreadable([versions.refusal([sign])])
     submission = _read_xml(body) if is_xml(content_type, body) else _read_json(body)
     _refuse_shared_full_urls(submission.entries)
+    _refuse_document_without_composition(submission)
     return submission
+
+
+def _refuse_stu3(signs) -> None:
+    """STU3 (or another release) is refused whole, before R4 validation: one issue saying so (versions.py)."""
+    if signs:
+        raise Unreadable([versions.refusal(signs)])
+
+
+def _refuse_document_without_composition(submission: Submission) -> None:
+    """A document Bundle starts with its Composition (FHIR's bdl-11): without one it is no document, and taking
+    its entries as a collection would file them without the document that gives them their context."""
+    if submission.bundle_type != "document":
+        return
+    if not submission.entries:
+        raise Unreadable(
+            [error("required", "A document Bundle must start with its Composition (bdl-11).", "Bundle.entry")]
+        )
+    first = submission.entries[0].resource_type or "no resource"
+    if first != "Composition":
+        raise Unreadable(
+            [
+                error(
+                    "invalid",
+                    f"A document Bundle must start with its Composition (bdl-11): its first entry is {first}.",
+                    "Bundle.entry[0]",
+                )
+            ]
+        )
 
 
 def _refuse_shared_full_urls(entries: list[Entry]) -> None:
@@ -189,6 +229,7 @@ def _read_json(body: bytes) -> Submission:
         raise _too_deep()
     if not isinstance(data, dict) or not isinstance(data.get("resourceType"), str):
         raise Unreadable([error("required", "A FHIR resource needs a resourceType.", "resourceType")])
+    _refuse_stu3(versions.json_signs(data, body))
     scan = _Scan(
         unstorable=bool(_MAYBE_UNSTORABLE.search(body)),
         extreme=bool(_MAYBE_EXTREME_JSON.search(body)),
@@ -223,11 +264,12 @@ def _read_json(body: bytes) -> Submission:
         item.full_url = raw.get("fullUrl") or ""
         request = raw.get("request") or {}
         item.method, item.url = request.get("method") or "", request.get("url") or ""
+        item.if_none_exist = request.get("ifNoneExist") or ""
         if scan.modifiers:
             around = {key: value for key, value in raw.items() if key != "resource"}
             _refuse_modifiers(item, _json_modifiers(around, expression))
         parsed.append(item)
-    return Submission(bundle.type, parsed)
+    return Submission(bundle.type, parsed, identifier=(bundle.identifier and bundle.identifier.value) or "")
 
 
 ENTRY_KEYS = {"id", "extension", "modifierExtension", "link", "fullUrl", "resource", "search", "request", "response"}
@@ -255,6 +297,10 @@ def _entry_problems(raw: dict, expression: str) -> list[Issue]:
             problems.append(error("required", "request.url is required.", f"{expression}.request.url"))
         elif UNSTORABLE.search(request["url"]):
             problems.append(error("invalid", "request.url is not a valid URI.", f"{expression}.request.url"))
+        if_none_exist = request.get("ifNoneExist") if isinstance(request, dict) else None
+        if if_none_exist is not None and (not isinstance(if_none_exist, str) or UNSTORABLE.search(if_none_exist)):
+            where = f"{expression}.request.ifNoneExist"
+            problems.append(error("invalid", "request.ifNoneExist must be a search string.", where))
     return problems
 
 
@@ -445,6 +491,7 @@ def _read_xml(body: bytes) -> Submission:
     name = etree.QName(root)
     if name.namespace != FHIR_NS:
         raise Unreadable([error("structure", f"The root element is not in the FHIR namespace ({FHIR_NS}).")])
+    _refuse_stu3(versions.xml_signs(root, body, FHIR_NS))
     scan = _Scan(extreme=bool(_MAYBE_EXTREME_XML.search(body)), modifiers=MODIFIER in body)
     if name.localname != "Bundle":
         return Submission(None, [_xml_entry(0, root, name.localname, scan)])
@@ -472,6 +519,7 @@ def _read_xml(body: bytes) -> Submission:
             item.issues, item.resource, item.unprocessable = [issue], None, False
         item.method = _value(element, "f:request/f:method")
         item.url = _value(element, "f:request/f:url")
+        item.if_none_exist = _value(element, "f:request/f:ifNoneExist")
         if scan.modifiers:
             around = [child for child in element if _is_element(child) and etree.QName(child).localname != "resource"]
             prefix = f"Bundle.entry[{index}]"
@@ -480,7 +528,7 @@ def _read_xml(body: bytes) -> Submission:
                 [found for child in around for found in _xml_modifiers(child, _child_path(prefix, child), own=True)],
             )
         parsed.append(item)
-    return Submission(bundle_type, parsed)
+    return Submission(bundle_type, parsed, identifier=_value(root, "f:identifier/f:value"))
 
 
 def _is_element(node) -> bool:

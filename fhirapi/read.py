@@ -17,6 +17,7 @@ one FHIR type is read from two tables, the second's ids are prefixed ("Encounter
 "Observation/result-7") so that no two resources share an id.
 """
 
+import base64
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -24,10 +25,23 @@ from functools import cache
 
 from django.db.models import Exists, F, Min, OuterRef, Q, QuerySet
 from django.db.models.functions import Substr
+from fhir.resources.R4B.documentreference import DocumentReferenceContent
 
 from patients.categories import Category, entry_model
-from patients.models import Observation, Patient, Result, SourcePatientId, SourceResource, SupportPerson
+from patients.models import (
+    Appointment,
+    Letter,
+    LetterAttachment,
+    Medication,
+    Observation,
+    Patient,
+    Result,
+    SourcePatientId,
+    SourceResource,
+    SupportPerson,
+)
 from patients.nhs_numbers import normalise
+from sharing import attachments
 from sharing import record as sections
 from sharing.access import Decision
 from sharing.models import Involvement
@@ -37,11 +51,20 @@ from . import (
     mapping,  # noqa: F401
     serialise,
 )
+from .mapping.letters import BINARY, KEPT_CONTENT
 from .models import ReceivedResource, split_key
 from .parse import resource_class
-from .references import URI, key_of, reference_strings, sender_system
+from .references import (
+    URI,
+    conditional_identifier,
+    conditional_nhs_number,
+    is_conditional,
+    key_of,
+    reference_strings,
+    sender_system,
+)
 from .registry import searchable
-from .systems import NHS_NUMBER
+from .systems import NHS_NUMBER, ODS_CODE
 
 DEFAULT_COUNT = 50
 MAX_COUNT = 200
@@ -49,10 +72,19 @@ OBSERVATION = "Observation"
 # What a category's entries arrive as besides its builder's type (mapping/: a MedicationRequest is held as a
 # medication, an inpatient Encounter as an appointment, ...). They are given back as what they arrived as.
 ALSO_RECEIVED_AS = {
-    Category.APPOINTMENTS: ("Encounter",),
-    Category.MEDICATIONS: ("MedicationRequest",),
+    Category.APPOINTMENTS: ("Encounter", "ServiceRequest"),
+    Category.MEDICATIONS: ("MedicationRequest", "MedicationDispense", "MedicationAdministration"),
     Category.LETTERS: ("Composition",),
     Category.EVENTS: ("EpisodeOfCare",),
+}
+# Rows that did not arrive as FHIR (demo data, other feeds) which their builder gives back as one of those types
+# (mapping/appointments.py, mapping/medications.py): an attendance or admission is an Encounter, a referral a
+# ServiceRequest, a dispensing or an administration its own resource; read under that type, never another.
+BUILT_AS_ALSO = {
+    (Category.APPOINTMENTS, "Encounter"): Q(kind__in=[Appointment.Kind.ATTENDANCE, Appointment.Kind.ADMISSION]),
+    (Category.APPOINTMENTS, "ServiceRequest"): Q(kind=Appointment.Kind.REFERRAL),
+    (Category.MEDICATIONS, "MedicationDispense"): Q(event=Medication.Event.DISPENSED),
+    (Category.MEDICATIONS, "MedicationAdministration"): Q(event=Medication.Event.ADMINISTERED),
 }
 
 
@@ -147,6 +179,13 @@ def received_as(resource_type: str) -> Q:
     return by_id | by_identifier
 
 
+def _given_back_as(category: Category, resource_type: str) -> Q:
+    """A category's rows given back as another type than its builder's: those that arrived as it, and those its
+    builder gives back as it."""
+    built = BUILT_AS_ALSO.get((category, resource_type))
+    return received_as(resource_type) | built if built is not None else received_as(resource_type)
+
+
 def _newest_first(queryset: QuerySet) -> QuerySet:
     return queryset.order_by(F("effective_at").desc(nulls_last=True), "-id")
 
@@ -154,10 +193,10 @@ def _newest_first(queryset: QuerySet) -> QuerySet:
 def _part_rows(part: Part, patient: Patient, decision: Decision) -> QuerySet:
     rows = sections.entries(patient, decision, part.category)
     if part.received_as:
-        rows = rows.filter(received_as(part.received_as))
+        rows = rows.filter(_given_back_as(part.category, part.received_as))
     else:
         for other in ALSO_RECEIVED_AS.get(part.category, ()):
-            rows = rows.exclude(received_as(other))
+            rows = rows.exclude(_given_back_as(part.category, other))
     if part.category == Category.RESULTS:
         # Standalone observations are given back as Observations (below), never as made-up reports.
         rows = rows.filter(kind=Result.Kind.REPORT).exclude(source_id__startswith=f"{OBSERVATION}/")
@@ -318,7 +357,10 @@ def resources(items: list[tuple[str, object]], patient: Patient) -> list:
         elif isinstance(item, Observation):
             out.append(serialise.observation(item, readings.get((item.result_id, item.source_id), [item])))
         else:
-            out.append(serialise.entry(item))
+            built = serialise.entry(item)
+            built.id = our_id(item, resource_type)  # a built admission is Encounter/appointment-<pk>, like a kept one
+            out.append(built)
+    _link_attachments(items, out)
     return out
 
 
@@ -370,10 +412,12 @@ class _Resolver:
                 return self._by_nhs_number(reference)
             if text.startswith("#"):
                 return reference
-            key = resolved.get(text) or key_of(text)
+            key = resolved.get(text) or (text if is_conditional(text) else key_of(text))
             ours = self.ours.get((organisation_id, key)) if key else None
             if ours:
                 return {**reference, "reference": ours}
+            if key and conditional_nhs_number(key) == self.patient.nhs_number:  # named by NHS number (conditional)
+                return {**reference, "reference": f"Patient/{self.patient.pk}"}
             return self._kept_as_said(reference, key, organisation_id, ods_code)
 
         return replace
@@ -396,6 +440,8 @@ class _Resolver:
             kept.setdefault("type", resource_type)
             if "identifier" not in kept and resource_id and not resource_id.startswith("?"):
                 kept["identifier"] = {"system": sender_system(ods_code, resource_type), "value": resource_id}
+            elif "identifier" not in kept and conditional_identifier(key):  # Type?identifier=system|value
+                kept["identifier"] = conditional_identifier(key)
             name = self.names.get((organisation_id, key))
             if "display" not in kept and name:
                 kept["display"] = name
@@ -469,3 +515,91 @@ class _Resolver:
         for organisation_id, key, name in names.values_list("organisation_id", "resource_id", "name"):
             if name:
                 self.names[organisation_id, key] = name
+
+
+# --- a letter's attachments: FHIR Binary -------------------------------------------------------------------
+
+
+def find_attachment(resource_id: str):
+    """The attachment behind "Binary/<id>" (any patient's: the caller decides access on its patient), or None."""
+    match = _OUR_ID.fullmatch(resource_id)
+    if match is None or match["table"]:
+        return None
+    return LetterAttachment.objects.filter(pk=match["pk"]).only("pk", "patient_id").first()
+
+
+def visible_attachment(found, patient: Patient, decision: Decision):
+    """`found` with its content, if the patient's record would show its letter; else None."""
+    return attachments.visible_attachment(patient, decision, found.pk) if found is not None else None
+
+
+def binary(attachment: LetterAttachment):
+    """The attachment as a FHIR Binary: its content type and data, its letter as the security context (access to
+    it is decided as for the letter), and the letter's source and sensitivity in meta."""
+    letter = attachment.letter
+    organisation = letter.source_organisation
+    meta = {
+        "lastUpdated": attachment.created_at,
+        "tag": [{"system": ODS_CODE, "code": organisation.ods_code, "display": organisation.name}],
+    }
+    if letter.sensitive:
+        meta["security"] = [serialise.RESTRICTED]
+    return resource_class(BINARY).model_validate(
+        {
+            "resourceType": BINARY,
+            "id": str(attachment.pk),
+            "meta": meta,
+            "contentType": attachment.content_type,
+            "securityContext": {"reference": f"DocumentReference/{our_id(letter, 'DocumentReference')}"},
+            "data": base64.b64encode(bytes(attachment.data)).decode(),
+        }
+    )
+
+
+def _link_attachments(items: list[tuple[str, object]], out: list) -> None:
+    """A page's DocumentReferences give each attachment their letter holds as carerecord's `Binary/<id>` (one
+    query for the page, never the content): in place of the content a kept resource stood for (its
+    KEPT_CONTENT extension), or as content of its own for a letter not received as FHIR. A sender's relative
+    `Binary/...` url (kept before content was) would name carerecord's Binary of that id: it is dropped."""
+    letters = {
+        index: item
+        for index, (kind, item) in enumerate(items)
+        if kind == "DocumentReference" and isinstance(item, Letter)
+    }
+    if not letters:
+        return
+    held = defaultdict(list)
+    rows = LetterAttachment.objects.filter(letter_id__in=[item.pk for item in letters.values()]).order_by("pk")
+    for row in rows.values("pk", "letter_id", "sha256", "content_type", "title", "size"):
+        held[row["letter_id"]].append(row)
+    for index, item in letters.items():
+        _link(out[index], held.get(item.pk, []))
+
+
+def _link(resource, rows: list[dict]) -> None:
+    by_sha = {row["sha256"]: row for row in rows}
+    linked = set()
+    for content in resource.content or []:
+        attachment = content.attachment
+        markers = [extension for extension in attachment.extension or [] if extension.url == KEPT_CONTENT]
+        if markers:
+            attachment.extension = [e for e in attachment.extension if e.url != KEPT_CONTENT] or None
+            row = by_sha.get(markers[0].valueString)
+            attachment.url = f"{BINARY}/{row['pk']}" if row else None
+            linked.update([row["pk"]] if row else [])
+        elif _senders_binary(attachment.url):
+            attachment.url = None
+    for row in rows:
+        if row["pk"] not in linked:
+            resource.content.append(_content_of(row))
+
+
+def _senders_binary(url) -> bool:
+    return bool(url) and "://" not in url and (key_of(url) or "").startswith(f"{BINARY}/")
+
+
+def _content_of(row: dict):
+    attachment = {"contentType": row["content_type"], "url": f"{BINARY}/{row['pk']}", "size": row["size"]}
+    if row["title"]:
+        attachment["title"] = row["title"]
+    return DocumentReferenceContent.model_validate({"attachment": attachment})

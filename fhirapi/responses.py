@@ -10,7 +10,13 @@ from .outcome import UNPRINTABLE, Issue, error, information, operation_outcome
 from .parse import JSON, XML
 from .upsert import CREATED, REJECTED
 
-HTTP_STATUS = {200: "200 OK", 201: "201 Created", 400: "400 Bad Request", 422: "422 Unprocessable Entity"}
+HTTP_STATUS = {
+    200: "200 OK",
+    201: "201 Created",
+    400: "400 Bad Request",
+    412: "412 Precondition Failed",  # a conditional operation matched several resources
+    422: "422 Unprocessable Entity",
+}
 
 
 def wants_xml(request) -> bool:
@@ -70,14 +76,14 @@ def record_not_available(request) -> HttpResponse:
 
 def malformed(outcome: Outcome) -> bool:
     """Rejected for what was sent (400: it failed FHIR validation), not for what it says (422)."""
-    return bool(outcome.entry.issues) and not outcome.entry.unprocessable
+    return outcome.http_status == 400 or (bool(outcome.entry.issues) and not outcome.entry.unprocessable)
 
 
 def entry_status(outcome: Outcome) -> int:
     if outcome.status == CREATED:
         return 201
     if outcome.status == REJECTED:
-        return 400 if malformed(outcome) else 422
+        return outcome.http_status or (400 if malformed(outcome) else 422)
     return 200
 
 
@@ -85,7 +91,8 @@ def single_response(request, report: IngestReport) -> HttpResponse:
     outcome = report.outcomes[0]
     status = entry_status(outcome)
     issues = outcome.issues if status >= 400 else [information(f"{outcome.key}: {outcome.status}"), *outcome.issues]
-    return outcome_response(request, issues, status)
+    located = {"Location": outcome.location} if outcome.location and status < 400 else {}
+    return outcome_response(request, issues, status, **located)
 
 
 def bundle_response(request, report: IngestReport) -> HttpResponse:
@@ -93,6 +100,8 @@ def bundle_response(request, report: IngestReport) -> HttpResponse:
     one entry per entry sent, in order, each with its status and, where there is one, its outcome."""
     if not report.applied:
         status = 400 if any(malformed(o) for o in report.outcomes) else 422
+        if status == 422 and any(o.http_status == 412 for o in report.outcomes):
+            status = 412  # a conditional operation or reference matched several: the spec's answer
         issues = [error("processing", "The transaction was not applied: nothing was changed."), *report.errors]
         return outcome_response(request, issues, status)
     # Most entries answer alike ("201 Created"): build each distinct answer once and share it.
@@ -102,6 +111,8 @@ def bundle_response(request, report: IngestReport) -> HttpResponse:
         status = entry_status(outcome)
         if outcome.issues:
             response = {"status": HTTP_STATUS[status], "outcome": operation_outcome(outcome.issues)}
+            if outcome.location:  # a conditional create that matched: where the resource it matched is
+                response["location"] = outcome.location
             entries.append(BundleEntry(response=response))
         else:
             entries.append(plain[status])

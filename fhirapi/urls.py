@@ -7,6 +7,7 @@ app_name = "fhir"
 urlpatterns = [
     path("", views.base, name="base"),
     path("metadata", views.metadata, name="metadata"),
+    path("$process-message", views.process_message, name="process-message"),
     path("Patient/_search", views.patient_search, name="patient-search"),
     path("Patient/<str:patient_id>/$everything", views.everything, name="everything"),
     path("<str:resource_type>", views.resource_type, name="type"),

@@ -6,6 +6,7 @@ professional's session may read too). Sending in needs an organisation's token, 
 """
 
 import re
+from urllib.parse import parse_qsl
 
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import RequestDataTooBig
@@ -18,9 +19,10 @@ from directory.profiles import professional_for
 from patients import search
 from patients.models import Patient
 from patients.nhs_numbers import looks_like_nhs_number, normalise
+from sharing import attachments
 from sharing.access import RecordAccessDenied, can_search, get_patient_for
 
-from . import read, responses, serialise
+from . import messaging, read, responses, serialise
 from .auth import caller_for, token_actor
 from .capability import capability_statement
 from .ingest import Channel, audit_unread, ingest
@@ -31,6 +33,8 @@ from .systems import NHS_NUMBER
 
 # FHIR's id datatype; what a PUT's URL names must be one (it becomes the resource's id).
 FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+# Accept values that ask for a resource rather than a Binary's own content (R4 and the older forms).
+FHIR_TYPES = ("application/fhir+json", "application/fhir+xml", "application/json+fhir", "application/xml+fhir")
 
 
 def _base_url(request) -> str:
@@ -47,40 +51,56 @@ def _fhir_view(methods):
 # Sending in
 
 
-def _receive(request, *, resource_type=None, resource_id=None):
-    """Refused for who is calling (401, 403): nothing is written. From a valid organisation token, whatever
-    comes of it (imported, rejected, unreadable), one AuditEvent naming the token (`ingest`)."""
+def _sender(request):
+    """(organisation, channel, None) for an active organisation's token; else (None, None, the 401 or 403)."""
     caller = caller_for(request)
     if caller is None:
-        return responses.not_authenticated(request)
+        return None, None, responses.not_authenticated(request)
     if caller.organisation is None or not caller.organisation.active:
         issue = error("forbidden", "Sending records in needs an active organisation's API token.")
-        return responses.outcome_response(request, [issue], 403)
+        return None, None, responses.outcome_response(request, [issue], 403)
     channel = Channel(
         actor=token_actor(caller.token),
         token=caller.token,
         endpoint=f"{request.method} {request.path}"[:200],
         request_id=getattr(request, "request_id", ""),
     )
+    return caller.organisation, channel, None
+
+
+def _read_body(request, organisation, channel):
+    """(submission, None), or (None, the 413 or 400) for a body too large or unreadable (audited)."""
     try:
         body = request.body
     except RequestDataTooBig:
         issue = error("too-costly", "The body is larger than DATA_UPLOAD_MAX_MEMORY_SIZE: send smaller bundles.")
-        audit_unread(organisation=caller.organisation, channel=channel, issues=[issue])
-        return responses.outcome_response(request, [issue], 413)
+        audit_unread(organisation=organisation, channel=channel, issues=[issue])
+        return None, responses.outcome_response(request, [issue], 413)
     try:
-        submission = parse(body, request.content_type)
+        # The whole Content-Type, parameters too: a fhirVersion other than R4's is refused (versions.py).
+        return parse(body, request.META.get("CONTENT_TYPE") or request.content_type), None
     except Unreadable as exc:
-        audit_unread(organisation=caller.organisation, channel=channel, issues=exc.issues)
-        return responses.outcome_response(request, exc.issues, 400)
+        audit_unread(organisation=organisation, channel=channel, issues=exc.issues)
+        return None, responses.outcome_response(request, exc.issues, 400)
+
+
+def _receive(request, *, resource_type=None, resource_id=None, condition=None):
+    """Refused for who is calling (401, 403): nothing is written. From a valid organisation token, whatever
+    comes of it (imported, rejected, unreadable), one AuditEvent naming the token (`ingest`). `condition`: a
+    conditional update's search (PUT [base]/Type?identifier=...)."""
+    organisation, channel, refused = _sender(request)
+    if refused:
+        return refused
+    submission, refused = _read_body(request, organisation, channel)
+    if refused:
+        return refused
     problem = _mismatch(submission, resource_type, resource_id)
     if problem:
-        audit_unread(
-            organisation=caller.organisation, channel=channel, issues=[problem], bundle_type=submission.bundle_type
-        )
+        audit_unread(organisation=organisation, channel=channel, issues=[problem], bundle_type=submission.bundle_type)
         return responses.outcome_response(request, [problem], 400)
+    _conditional(request, submission, resource_type, condition)
     try:
-        report = ingest(submission, organisation=caller.organisation, channel=channel)
+        report = ingest(submission, organisation=organisation, channel=channel)
     except Unreadable as exc:  # audited by ingest
         return responses.outcome_response(request, exc.issues, 400)
     if submission.bundle_type is None:
@@ -106,10 +126,57 @@ def _mismatch(submission, resource_type, resource_id):
     return None
 
 
+def _conditional(request, submission, resource_type, condition) -> None:
+    """A conditional create (the If-None-Exist header on POST [base]/Type) or update (PUT [base]/Type?...): the
+    one entry carries its condition as a Bundle entry's request would (fhirapi.conditional settles it)."""
+    if resource_type is None:
+        return
+    entry = submission.entries[0]
+    if condition is not None:
+        entry.method, entry.url = "PUT", f"{resource_type}?{condition}"
+    elif request.method == "POST" and request.headers.get("If-None-Exist"):
+        entry.method, entry.if_none_exist = "POST", request.headers["If-None-Exist"]
+
+
+def _conditional_put(request, resource_type):
+    """PUT [base]/Type?identifier=system|value: update the one resource it finds, create it if none (FHIR's
+    conditional update). A PUT with neither an id nor a search names nothing to update."""
+    query = request.META.get("QUERY_STRING", "")
+    if not any(name not in ("_format", "_pretty") for name, _ in parse_qsl(query, keep_blank_values=True)):
+        issue = error(
+            "required",
+            f"PUT needs an id (PUT [base]/{resource_type}/<id>) or a search (PUT [base]/{resource_type}?identifier="
+            "system|value, a conditional update).",
+        )
+        return responses.outcome_response(request, [issue], 400)
+    return _receive(request, resource_type=resource_type, condition=query)
+
+
 @_fhir_view(["POST"])
 def base(request):
     """POST a transaction, batch or collection Bundle."""
     return _receive(request)
+
+
+@_fhir_view(["POST"])
+def process_message(request):
+    """POST [base]/$process-message: a message Bundle, answered at once with a response message (messaging.py).
+    Who may send is decided as for any other write; only the synchronous pattern is offered."""
+    organisation, channel, refused = _sender(request)
+    if refused:
+        return refused
+    if "async" in request.GET or "response-url" in request.GET:
+        issue = error("not-supported", "Messages are processed synchronously here: POST without async or response-url.")
+        audit_unread(organisation=organisation, channel=channel, issues=[issue], bundle_type="message")
+        return responses.outcome_response(request, [issue], 400)
+    submission, refused = _read_body(request, organisation, channel)
+    if refused:
+        return refused
+    endpoint = request.build_absolute_uri(reverse("fhir:process-message"))
+    answer = messaging.process(submission, organisation=organisation, channel=channel, endpoint=endpoint)
+    if answer.issues:
+        return responses.outcome_response(request, answer.issues, answer.status)
+    return responses.fhir_response(request, answer.bundle(), answer.status, **answer.headers)
 
 
 # Reading out
@@ -126,10 +193,12 @@ def _reader(request):
     return None
 
 
-@_fhir_view(["GET", "POST"])
+@_fhir_view(["GET", "POST", "PUT"])
 def resource_type(request, resource_type):
     if request.method == "POST":
         return _receive(request, resource_type=resource_type)
+    if request.method == "PUT":
+        return _conditional_put(request, resource_type)
     refused = _reader(request)
     if refused:
         return refused
@@ -184,6 +253,8 @@ def instance(request, resource_type, resource_id):
     refused = _reader(request)
     if refused:
         return refused
+    if resource_type == read.BINARY:
+        return _read_binary(request, resource_id)
     if resource_type != "Patient" and resource_type not in read.SEARCHABLE:
         # Answered before any access decision: a type we do not hold has no patient to decide on or audit.
         issue = error("not-supported", f"{resource_type[:100]} cannot be read here.")
@@ -195,6 +266,30 @@ def instance(request, resource_type, resource_id):
             return responses.record_not_available(request)
         return responses.fhir_response(request, serialise.patient(patient))
     return _read_entry(request, resource_type, resource_id)
+
+
+def _read_binary(request, resource_id):
+    """A letter's attachment: decided on its patient, given only if that patient's record shows its letter (a
+    refused or unknown one is the same 403). As FHIR has it, a Binary resource for a client asking for FHIR
+    (Accept or _format), else the content itself in its own type (sharing.attachments: a PDF inline, all else
+    a download)."""
+    found = read.find_attachment(resource_id)
+    try:
+        patient_id = found.patient_id if found else None
+        patient, decision = get_patient_for(request, patient_id, page="fhir:Binary:read")
+    except RecordAccessDenied:
+        return responses.record_not_available(request)
+    attachment = read.visible_attachment(found, patient, decision)
+    if attachment is None:
+        return responses.record_not_available(request)
+    if _asks_for_fhir(request):
+        return responses.fhir_response(request, read.binary(attachment))
+    return attachments.content_response(attachment)
+
+
+def _asks_for_fhir(request) -> bool:
+    accept = request.headers.get("Accept", "")
+    return bool(request.GET.get("_format")) or any(kind in accept for kind in FHIR_TYPES)
 
 
 def _read_entry(request, resource_type, resource_id):

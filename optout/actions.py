@@ -4,6 +4,11 @@ regional process text that tells patients how to object.
 received → verified → upheld | rejected; upheld → withdrawn (opt back in). Upholding takes effect on the
 next request (the access decision reads the state); nothing is ever deleted.
 
+A partner system can tell IG that a patient objects (a FHIR Consent denying sharing: fhirapi.mapping.consent):
+that opens a case as received, already matched to the patient, which IG verify and decide like any other. A
+feed never verifies, upholds, rejects or withdraws anything (H-02: what a system sends is not the patient's
+word until IG have checked it).
+
 The public form tells nobody whether a person has objected already. Whoever fills it in, for whomever:
 - the response is the same: a reference of this request's own (never an existing case's);
 - the same acknowledgement is sent, before the response, to the email address typed in (when one is), made
@@ -19,11 +24,14 @@ birth date and postcode cannot inflate that case's count or touch it at all: the
 its own, which IG verify like any other before anything is upheld (and the form is rate limited).
 """
 
+import hashlib
+import hmac
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -156,6 +164,63 @@ def record_professional_objection(*, by, patient, reason, how_told, region):
         recorded_by=by,
     )
     audit(by=by, action=Action.OBJECTION_RECORDED, target=objection, patient_id=patient.pk, how_told=how_told)
+    return objection
+
+
+# The alphabet of Objection references (optout.models.new_reference): 32 letters, so a byte picks one evenly.
+REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+def partner_reference(organisation_id: int, source_key: str) -> str:
+    """The reference of the case a partner's statement opens, derived from who sent it and the statement's id
+    (keyed with SECRET_KEY: as unguessable as any other reference). So the same statement re-sent finds its
+    case, after IG have decided it too, and two imports of it at once cannot both open one (references are
+    unique). Objection has no field for the statement it came from; this stands in for one."""
+    message = f"partner-feed|{organisation_id}|{source_key}".encode()
+    digest = hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).digest()
+    return "OPT-" + "".join(REFERENCE_ALPHABET[byte % 32] for byte in digest[:8])
+
+
+@transaction.atomic
+def receive_partner_objection(*, by, patient, organisation, source_key, how_told="", reason="", on_behalf_name=""):
+    """A partner system says the patient objects to sharing: a case in IG's queue, received and matched to the
+    patient. `by` is the partner system (its token's actor), `source_key` its statement ("Consent/<id>").
+
+    Nothing is opened when this statement opened a case before (whatever became of it), nor while the patient
+    has a case open (received, verified or upheld): IG already have it in hand. Returns the new case, or None."""
+    reference = partner_reference(organisation.pk, source_key)
+    if Objection.objects.filter(Q(reference=reference) | Q(patient=patient, status__in=OPEN)).exists():
+        return None
+    try:
+        with transaction.atomic():
+            objection = Objection.objects.create(
+                reference=reference,
+                source=Objection.Source.PARTNER_FEED,
+                status=Status.RECEIVED,
+                patient=patient,
+                nhs_number=patient.nhs_number,
+                given_name=patient.given_name,
+                family_name=patient.family_name,
+                date_of_birth=patient.date_of_birth,
+                postcode=patient.postcode.replace(" ", "").upper(),
+                contact_email=patient.email,
+                contact_phone=patient.phone,
+                region=organisation.region,
+                reason=reason,
+                how_told=how_told[:200],
+                on_behalf_name=on_behalf_name[:200],
+            )
+    except IntegrityError:
+        return None  # the same statement, imported at the same moment, opened it first
+    audit(
+        by=by,
+        action=Action.OBJECTION_RECEIVED,
+        target=objection,
+        patient_id=patient.pk,
+        source=Objection.Source.PARTNER_FEED.value,
+        organisation=organisation.ods_code,
+        statement=source_key,
+    )
     return objection
 
 

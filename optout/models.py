@@ -48,6 +48,7 @@ class Objection(models.Model):
     class Source(models.TextChoices):
         WEB_FORM = "web-form", "Public web form"
         PROFESSIONAL = "professional", "Recorded by a professional"
+        PARTNER_FEED = "partner-feed", "Sent by a partner system (FHIR Consent)"
 
     reference = models.CharField(max_length=12, unique=True, default=new_reference, editable=False)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.RECEIVED)

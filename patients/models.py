@@ -178,11 +178,31 @@ class RecordEntry(models.Model):
 
 @register(Category.APPOINTMENTS)
 class Appointment(RecordEntry):
+    """An appointment, an attendance or admission (FHIR Encounter), or a referral (ServiceRequest): where a
+    clinician looks for when the patient was last seen, is expected, or was sent."""
+
     class Status(models.TextChoices):
         BOOKED = "booked", "Booked"
         ATTENDED = "attended", "Attended"
         CANCELLED = "cancelled", "Cancelled"
         DID_NOT_ATTEND = "noshow", "Did not attend"
+        IN_PROGRESS = "in-progress", "In progress"
+        REQUESTED = "requested", "Requested"
+        COMPLETED = "completed", "Completed"
+
+    class Kind(models.TextChoices):
+        APPOINTMENT = "appointment", "Appointment"
+        ATTENDANCE = "attendance", "Attendance"
+        ADMISSION = "admission", "Admission"
+        REFERRAL = "referral", "Referral or request"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.APPOINTMENT, db_default="appointment")
+    encounter_class = models.CharField(
+        max_length=20, blank=True, db_default="", help_text="An encounter's class code (IMP, AMB, EMER, ...)."
+    )
+    ends_at = models.DateTimeField(
+        null=True, blank=True, help_text="When an attendance or admission ended; empty while it is open."
+    )
 
     service = models.CharField(max_length=200, help_text="Clinic or service, e.g. 'Diabetes clinic'.")
     location = models.CharField(max_length=200, blank=True)
@@ -222,9 +242,19 @@ class Medication(RecordEntry, Coding):
         ACUTE = "acute", "Acute"
         HOSPITAL = "hospital", "Hospital"
 
+    class Event(models.TextChoices):
+        """What the source's resource records: a medication being taken or prescribed is the record of a
+        medicine; a dispensing or an administration is an event about one, never by itself a current medicine."""
+
+        RECORDED = "", "Recorded"
+        PRESCRIBED = "prescribed", "Prescribed"
+        DISPENSED = "dispensed", "Dispensed"
+        ADMINISTERED = "administered", "Administered"
+
     name = models.CharField(max_length=300)
     dosage = models.CharField(max_length=300, blank=True)
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.ACUTE)
+    event = models.CharField(max_length=20, choices=Event.choices, blank=True, default=Event.RECORDED, db_default="")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
     ended_on = models.DateField(null=True, blank=True)
 
@@ -391,6 +421,48 @@ class Observation(Coding):
         return bool(self.flag)
 
 
+@register(Category.PROCEDURES)
+class Procedure(RecordEntry, Coding):
+    class Status(models.TextChoices):
+        COMPLETED = "completed", "Completed"
+        IN_PROGRESS = "in-progress", "In progress"
+        NOT_DONE = "not-done", "Not done"
+        PREPARATION = "preparation", "Planned"
+        STOPPED = "stopped", "Stopped"
+        UNKNOWN = "unknown", "Not known"
+
+    name = models.CharField(max_length=300)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.COMPLETED)
+    body_site = models.CharField(max_length=200, blank=True)
+    outcome = models.CharField(max_length=300, blank=True)
+    performer = models.CharField(max_length=200, blank=True)
+    notes = models.TextField(blank=True)
+
+    def __str__(self):
+        return self.name
+
+
+@register(Category.IMMUNISATIONS)
+class Immunisation(RecordEntry, Coding):
+    """A vaccination given (or recorded as not given, with the reason): FHIR Immunization."""
+
+    class Status(models.TextChoices):
+        COMPLETED = "completed", "Given"
+        NOT_DONE = "not-done", "Not given"
+
+    vaccine = models.CharField(max_length=300)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.COMPLETED)
+    dose = models.CharField(max_length=100, blank=True, help_text="Dose number in the series, as the source said.")
+    site = models.CharField(max_length=200, blank=True)
+    route = models.CharField(max_length=200, blank=True)
+    lot_number = models.CharField(max_length=100, blank=True)
+    reason_not_given = models.CharField(max_length=300, blank=True)
+    notes = models.TextField(blank=True)
+
+    def __str__(self):
+        return self.vaccine
+
+
 @register(Category.LETTERS)
 class Letter(RecordEntry):
     class Kind(models.TextChoices):
@@ -439,6 +511,27 @@ class CareEvent(RecordEntry):
 
     def __str__(self):
         return self.title
+
+
+class LetterAttachment(models.Model):
+    """A document's content as the source sent it (a PDF letter, say), kept with its letter. Visibility follows
+    its letter; it is served (FHIR Binary, the letter page) only through the access decision, each time audited."""
+
+    letter = models.ForeignKey(Letter, on_delete=models.CASCADE, related_name="attachments")
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="+")
+    title = models.CharField(max_length=300, blank=True)
+    content_type = models.CharField(max_length=100)
+    data = models.BinaryField()
+    size = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64, help_text="Of the content: a re-sent document stores nothing new.")
+    created_at = models.DateTimeField("received", auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["letter", "sha256"], name="letterattachment_unique")]
+
+    def __str__(self):
+        return self.title or f"Attachment {self.pk}"
 
 
 # Category -> model, in the order of Category (involved teams live in sharing: they grant access).

@@ -2,7 +2,7 @@ from django.urls import path
 
 from patients.categories import Category
 
-from .views import break_glass, objection, record, search
+from .views import attachments, break_glass, objection, record, search
 
 urlpatterns = [
     path("", search.my_patients, name="my-patients"),
@@ -12,6 +12,11 @@ urlpatterns = [
     path("<uuid:patient_id>/results/<str:code>/", record.result_trend, name="record-result-trend"),
     path("<uuid:patient_id>/break-glass/", break_glass.break_glass, name="break-glass"),
     path("<uuid:patient_id>/objection/", objection.record_objection, name="record-objection"),
+    path(
+        "<uuid:patient_id>/letters/attachments/<int:attachment_id>/",
+        attachments.letter_attachment,
+        name="record-letter-attachment",
+    ),
     *[
         path(
             f"<uuid:patient_id>/{category.value}/",

@@ -20,9 +20,19 @@ from django.utils import timezone
 
 from directory.models import CareTeamMembership, Organisation
 from patients.categories import REGISTRY, Category, entry_model, entry_models
-from patients.models import Allergy, Condition, Medication, Observation, Patient, Result, SupportPerson
+from patients.models import (
+    Allergy,
+    Appointment,
+    Condition,
+    Medication,
+    Observation,
+    Patient,
+    Result,
+    SupportPerson,
+)
 
 from .access import Decision, sharing_organisations, visible, visible_teams
+from .attachments import with_first_attachment
 from .models import SharingAgreement
 
 NEWEST_FIRST = (F("effective_at").desc(nulls_last=True), "-id")  # undated after dated, on every database
@@ -86,6 +96,8 @@ def entries(patient: Patient, decision: Decision, category: Category) -> QuerySe
         queryset = queryset.prefetch_related(
             Prefetch("observations", queryset=Observation.objects.order_by("name", "id"))
         )
+    if category == Category.LETTERS:  # the letter page's link to its attachment: in the same query
+        queryset = with_first_attachment(queryset)
     return queryset.order_by(*NEWEST_FIRST)
 
 
@@ -150,11 +162,16 @@ class Whole:
 _ACTIVE_MEDICATION = Q(status=Medication.Status.ACTIVE)
 
 
+# A dispensing or an administration is an event about a medicine, never by itself a current one (H-07: it must
+# not read as something the patient is taking): the medications page lists it, with what it was.
+MEDICATION_EVENTS = Q(event__in=[Medication.Event.DISPENSED, Medication.Event.ADMINISTERED])
+
+
 def _current_medications(today):
     recently_stopped = Q(
         status__in=[Medication.Status.STOPPED, Medication.Status.COMPLETED], ended_on__gte=recently_stopped_since(today)
     )
-    return _ACTIVE_MEDICATION | recently_stopped
+    return (_ACTIVE_MEDICATION | recently_stopped) & ~MEDICATION_EVENTS
 
 
 def _medication_groups(items) -> list[Group]:
@@ -229,6 +246,21 @@ def summary(patient: Patient, decision: Decision, per_section: int, *, today: da
             section.items = list(queryset[:per_section])
         sections.append(section)
     return sections
+
+
+OPEN_ADMISSIONS_SHOWN = 3
+
+
+def current_admissions(patient: Patient, decision: Decision) -> list[Appointment]:
+    """The open hospital stays the viewer may see, newest first (at most a few: two at once already says one of
+    them was never closed): an admission in progress that has not ended. One query, none for a patient who has
+    died (an admission their source never closed must not say they are in hospital now)."""
+    if patient.deceased or patient.date_of_death:
+        return []
+    admissions = entries(patient, decision, Category.APPOINTMENTS).filter(
+        kind=Appointment.Kind.ADMISSION, status=Appointment.Status.IN_PROGRESS, ends_at__isnull=True
+    )
+    return list(admissions[:OPEN_ADMISSIONS_SHOWN])
 
 
 def sources(*lists) -> list[Organisation]:

@@ -276,3 +276,33 @@ class SourceDemographicsFactory(DjangoModelFactory):
     email = factory.LazyAttribute(lambda o: o.patient.email)
     registered_gp = factory.LazyAttribute(lambda o: o.patient.registered_gp)
     source_updated_at = factory.LazyFunction(timezone.now)
+
+
+# Issue 13: procedures and immunisations, each a category of its own (appended: this file is shared).
+class ProcedureFactory(EntryFactory):
+    class Meta:
+        model = patient_models.Procedure
+
+    name = "Total replacement of hip"
+    code_system = "http://snomed.info/sct"
+    code = "52734007"
+    body_site = "Left hip"
+    outcome = "Uncomplicated"
+    performer = "Mr A Surgeon"
+
+
+class ImmunisationFactory(EntryFactory):
+    class Meta:
+        model = patient_models.Immunisation
+
+    vaccine = "Influenza vaccine (inactivated) 0.5ml injection"
+    code_system = "http://snomed.info/sct"
+    code = "836377006"
+    dose = "1"
+    site = "Left upper arm"
+    route = "Intramuscular"
+    lot_number = "FL2291"
+
+
+ENTRY_FACTORIES[patient_models.Procedure] = ProcedureFactory
+ENTRY_FACTORIES[patient_models.Immunisation] = ImmunisationFactory

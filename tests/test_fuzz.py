@@ -1,11 +1,12 @@
 """Property-based fuzzing (Hypothesis): whatever a partner system or a browser sends, the answer is never a 5xx.
 
-Every FHIR endpoint (POST /fhir/ bundles, POST and PUT of single resources in JSON and XML, search, read,
-$everything, POST /Patient/_search) and every form (the public opt-out form, patient search, break glass, a
-professional recording an objection) gets inputs made three ways: the vendored UK Core examples with a few
-elements replaced, removed or nested (so that most inputs get past parsing into mapping and the database),
-arbitrary JSON, and raw bytes. Replacement values lean on what broke before: NUL and lone surrogates in
-strings, dates whose conversion to UTC overflows, non-ASCII digits, numbers past 32 bits, deep nesting.
+Every FHIR endpoint (POST /fhir/ bundles, $process-message messages, POST and PUT of single resources in JSON
+and XML, conditional creates and updates, search, read, $everything, POST /Patient/_search) and every form (the
+public opt-out form, patient search, break glass, a professional recording an objection) gets inputs made three
+ways: the vendored UK Core examples with a few elements replaced, removed or nested (so that most inputs get past
+parsing into mapping and the database), arbitrary JSON, and raw bytes. Replacement values lean on what broke
+before: NUL and lone surrogates in strings, dates whose conversion to UTC overflows, non-ASCII digits, numbers past
+32 bits, deep nesting, conditional and local references.
 
 Bounded: the `ci` profile (max_examples 200 a test) is what `make test` runs on PostgreSQL, which refuses more
 than SQLite (NUL in text, timestamps before year 1), so the SQLite run skips these tests. `make fuzz` runs the
@@ -108,6 +109,15 @@ NASTY_STRINGS = [
     "2020-01-01T25:00:00Z",
     "Patient/UKCore-Patient-RichardSmith-Example",
     "Patient/",
+    # Conditional and local references (issue 13): Richard Smith's NHS number resolves, so the import goes on.
+    "Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|9912003888",
+    "Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|9990000018",
+    "Patient?identifier=%00|x",
+    "Patient?identifier=|",
+    "Patient?name=x&identifier=a|b,c|d",
+    "Organization?identifier=https://fhir.nhs.uk/Id/ods-organization-code|X26",
+    "#p1",
+    "#",
     "urn:uuid:00000000-0000-0000-0000-000000000000",
     "https://fhir.nhs.uk/Id/nhs-number",
     "https://fhir.nhs.uk/Id/ods-organization-code",
@@ -269,9 +279,24 @@ def mutated(draw, names=MAPPED):
     return document
 
 
+# What a conditional create or update searches on (ifNoneExist, If-None-Exist, PUT [base]/Type?...).
+CONDITIONS = [
+    "identifier=https://fhir.nhs.uk/Id/nhs-number|9912003888",
+    "Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|9912003888",
+    "identifier=9912003888",
+    "identifier=https://fhir.nhs.uk/Id/nhs-number|",
+    "identifier=%ZZ|%00",
+    "name=Smith",
+    "identifier=a|b&identifier=c|d",
+    "Condition?identifier=x|y",
+    "",
+]
+conditions = st.one_of(st.sampled_from(CONDITIONS), form_text)
+
+
 @st.composite
 def bundles(draw):
-    kind = draw(st.one_of(st.sampled_from(["transaction", "batch", "collection", "document"]), text))
+    kind = draw(st.one_of(st.sampled_from(["transaction", "batch", "collection", "document", "message"]), text))
     entries = []
     for _ in range(draw(st.integers(min_value=0, max_value=4))):
         resource = draw(st.one_of(mutated(), st.builds(example_json, st.sampled_from(MAPPED)), json_values))
@@ -282,6 +307,9 @@ def bundles(draw):
             method = draw(st.one_of(st.sampled_from(["POST", "PUT", "GET", "DELETE"]), text))
             url = resource.get("resourceType", "x") if isinstance(resource, dict) else "x"
             entry["request"] = {"method": method, "url": draw(st.one_of(st.just(str(url)), text))}
+            if draw(st.integers(0, 3)) == 0:  # a conditional create or update
+                condition = draw(conditions)
+                entry["request"]["ifNoneExist" if draw(st.booleans()) else "url"] = condition
         if draw(st.integers(0, 9)) == 0:
             entry = _mutate(entry, (), "add", draw(json_values), draw(st.sampled_from(KEYS)))
         entries.append(entry)
@@ -368,17 +396,38 @@ def _auth(token):
 # --- FHIR: sending in -----------------------------------------------------------------------------------------------
 
 
-@given(bundle=bundles(), xml_request=st.booleans())
-def test_fuzz_post_bundle(world, fhir_client, bundle, xml_request):
+MESSAGE_HEADER = {
+    "resourceType": "MessageHeader",
+    "id": "fuzz-header",
+    "eventCoding": {"system": "https://fhir.nhs.uk/CodeSystem/message-event", "code": "unsolicited-observations"},
+    "source": {"name": "fuzz", "endpoint": "https://fuzz.example/fhir/$process-message"},
+}
+
+
+@given(bundle=bundles(), xml_request=st.booleans(), as_message=st.booleans(), header=st.one_of(st.none(), json_values))
+def test_fuzz_post_bundle(world, fhir_client, bundle, xml_request, as_message, header):
+    """Half of them as a FHIR message to $process-message: a MessageHeader first (now and then replaced by anything)."""
     accept = {"HTTP_ACCEPT": FHIR_XML} if xml_request else {}
     headers = {**_auth(world["sender"]), **accept}
-    isolated(lambda: fhir_client.post("/fhir/", _body(bundle), content_type=FHIR_JSON, **headers))
+    path = "/fhir/"
+    if as_message:
+        path = "/fhir/$process-message"
+        first = {"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": MESSAGE_HEADER if header is None else header}
+        bundle = {**bundle, "type": "message", "identifier": {"value": str(uuid.uuid4())}}
+        bundle["entry"] = [first, *bundle["entry"]]
+    isolated(lambda: fhir_client.post(path, _body(bundle), content_type=FHIR_JSON, **headers))
 
 
-@given(resource=mutated(), other_type=st.one_of(st.none(), st.sampled_from(sorted(HANDLED_TYPES)), form_text))
-def test_fuzz_post_resource(world, fhir_client, resource, other_type):
+@given(
+    resource=mutated(),
+    other_type=st.one_of(st.none(), st.sampled_from(sorted(HANDLED_TYPES)), form_text),
+    if_none_exist=st.one_of(st.none(), conditions.filter(lambda value: "\n" not in value and "\r" not in value)),
+)
+def test_fuzz_post_resource(world, fhir_client, resource, other_type, if_none_exist):
     kind = (quote(other_type, safe="") or "Patient") if other_type is not None else _kind(resource)
     headers = _auth(world["sender"])
+    if if_none_exist is not None:
+        headers["HTTP_IF_NONE_EXIST"] = if_none_exist
     isolated(lambda: fhir_client.post(f"/fhir/{kind}", _body(resource), content_type=FHIR_JSON, **headers))
 
 
@@ -386,14 +435,19 @@ def test_fuzz_post_resource(world, fhir_client, resource, other_type):
     resource=mutated(),
     resource_id=st.one_of(st.none(), form_text, st.from_regex(r"[A-Za-z0-9\-.]{1,64}", fullmatch=True)),
     drop_id=st.booleans(),
+    condition=st.one_of(st.none(), st.none(), conditions),
 )
-def test_fuzz_put_resource(world, fhir_client, resource, resource_id, drop_id):
-    """PUT to the resource's own id (None), or another; the body's id kept or left out."""
+def test_fuzz_put_resource(world, fhir_client, resource, resource_id, drop_id, condition):
+    """PUT to the resource's own id (None), or another; the body's id kept or left out; or a conditional update
+    (PUT [base]/Type?<condition>)."""
     if resource_id is None:
         resource_id = str(resource.get("id") or "x") if isinstance(resource, dict) else "x"
+        resource_id = "x" if _surrogates(resource_id) else resource_id  # a URL cannot carry one (UTF-8)
     if drop_id and isinstance(resource, dict):
         resource.pop("id", None)
     path = f"/fhir/{_kind(resource)}/{quote(resource_id, safe='') or 'x'}"
+    if condition is not None:
+        path = f"/fhir/{_kind(resource)}?{quote(condition, safe='=&|%')}"
     isolated(lambda: fhir_client.put(path, _body(resource), content_type=FHIR_JSON, **_auth(world["sender"])))
 
 
@@ -406,7 +460,9 @@ def test_fuzz_post_xml(world, fhir_client, body):
 @given(
     body=st.one_of(st.binary(max_size=300), json_values.map(_body), st.text(max_size=200).map(str.encode)),
     content_type=content_types,
-    path=st.sampled_from(["/fhir/", "/fhir/Patient", "/fhir/Condition", "/fhir/Bundle", "/fhir/Patient/p1"]),
+    path=st.sampled_from(
+        ["/fhir/", "/fhir/Patient", "/fhir/Condition", "/fhir/Bundle", "/fhir/Patient/p1", "/fhir/$process-message"]
+    ),
 )
 def test_fuzz_post_anything(world, fhir_client, body, content_type, path):
     method = fhir_client.put if path.count("/") > 2 else fhir_client.post

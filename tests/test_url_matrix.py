@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from audit.models import AccessBasis, AccessEvent, AccessOutcome, AuditEvent
 from audit.names import Action
+from patients.models import Letter, LetterAttachment
 from sharing import actions
 from sharing.access import Reason
 from sharing.models import BreakGlass
@@ -28,6 +29,7 @@ RECORD = "record"
 SIGNED_IN = "signed-in"
 PUBLIC = "public"
 POST_ONLY = "post-only"
+DOCUMENT = "document"  # under a patient, serving a document's content rather than a page: test_record_documents
 CLASSIFIED = {
     "home": SIGNED_IN,
     "my-patients": SIGNED_IN,
@@ -39,10 +41,14 @@ CLASSIFIED = {
     "optout-request": PUBLIC,
     "optout-request-done": PUBLIC,
     "break-glass": POST_ONLY,  # under a patient, but an action: tested by test_break_glass_endpoint
+    "record-letter-attachment": DOCUMENT,
 }
 # A value for every route parameter a record URL may have; an unknown one fails `record_urls()`.
 TREND_CODE = "4548-4"  # the observation code `full_record` has
 ROUTE_PARAMETER = re.compile(r"<(?:\w+:)?(\w+)>")
+# The content `full_record`'s letter holds (a letter's attachment is a record URL serving the content itself).
+ATTACHMENT = b"%PDF-1.4\n% Discharge summary of a test patient\n%%EOF\n"
+ATTACHMENT_URL = "record-letter-attachment"
 
 ACTORS = [
     "anonymous",
@@ -110,6 +116,27 @@ def test_every_actor_has_expectations():
     assert SENT_TO_SIGN_IN.isdisjoint(ON_RECORD)
 
 
+@pytest.fixture
+def full_record(full_record, patient):
+    """The shared `full_record`, its letter holding a PDF (the attachment URL needs a real one to serve)."""
+    attach_pdf(full_record[Letter])
+    return full_record
+
+
+def attach_pdf(letter):
+    import hashlib
+
+    return LetterAttachment.objects.create(
+        letter=letter,
+        patient_id=letter.patient_id,
+        title="Discharge summary",
+        content_type="application/pdf",
+        data=ATTACHMENT,
+        size=len(ATTACHMENT),
+        sha256=hashlib.sha256(ATTACHMENT).hexdigest(),
+    )
+
+
 def record_urls(patient):
     """Every record page of `patient`: each URL pattern under a patient that is not classified otherwise."""
     values = {"patient_id": patient.pk, "code": TREND_CODE}
@@ -131,6 +158,7 @@ def test_record_urls_are_every_page_under_a_patient(patient):
         assert reverse(name, args=[patient.pk]) in urls
     assert reverse("record-result-trend", args=[patient.pk, TREND_CODE]) in urls
     assert reverse("break-glass", args=[patient.pk]) not in urls
+    assert reverse(ATTACHMENT_URL, args=[patient.pk, 1]) not in urls  # a document, not a page: test_record_documents
 
 
 def sign_in_redirect(path, login_url=None):
@@ -217,6 +245,81 @@ def test_record_pages(request, signed_in, actor, patient, full_record):
             assert banner_name in body and patient.nhs_number_display in body, url
         else:
             assert_no_patient_data(body, patient, url)
+
+
+def document_urls(patient):
+    """Every URL under a patient that serves a document (kind DOCUMENT), with a real one of `patient`'s
+    (`full_record`'s letter holds a PDF): each must have a value here, or this fails."""
+    attachment = LetterAttachment.objects.get(patient=patient)
+    values = {"patient_id": patient.pk, "attachment_id": attachment.pk}
+    urls = []
+    for name, route, entry in iter_patterns():
+        if kind_of(name, route, entry.callback) == DOCUMENT:
+            parameters = ROUTE_PARAMETER.findall(route)
+            assert set(parameters) <= set(values), f"give document_urls() a value for {name}"
+            urls.append(reverse(name, kwargs={p: values[p] for p in parameters}))
+    assert urls
+    return urls
+
+
+@pytest.mark.hazard("H-03")
+@pytest.mark.hazard("H-11")
+@pytest.mark.parametrize("actor", ACTORS)
+def test_record_documents(request, signed_in, actor, patient, full_record):
+    """A letter's attachment, for every actor: exactly the record pages' decision and audit, and the content
+    itself only to those the record is open to."""
+    client = signed_in(actor)
+    user = user_of(request, actor)
+    for url in document_urls(patient):
+        before = AccessEvent.objects.count()
+        response = client.get(url)
+        if actor in SENT_TO_SIGN_IN:
+            assert (response.status_code, response["Location"]) == (302, sign_in_redirect(url)), url
+            assert AccessEvent.objects.count() == before, url
+            continue
+        status, outcome, basis, reason = ON_RECORD[actor]
+        assert response.status_code == status, url
+        (event,) = AccessEvent.objects.filter(request_id=response["X-Request-ID"])
+        assert AccessEvent.objects.count() == before + 1, url
+        assert (event.outcome, event.basis, event.reason) == (outcome, basis, reason), url
+        assert (event.user_id, event.patient_id, event.path) == (user.pk, patient.pk, url), url
+        if status == 200:
+            assert (response.content, response["Content-Type"]) == (ATTACHMENT, "application/pdf"), url
+            assert "no-store" in response["Cache-Control"] and response["X-Content-Type-Options"] == "nosniff"
+        else:
+            assert_no_patient_data(response.content.decode(), patient, url)
+
+
+# A letter's attachment after the patient's objection is upheld: its letter came from another organisation than
+# the clinician's, so it is gone for them (404: the record opens, the letter is not in it); the professional of
+# the letter's own organisation (broken glass) still has it; everyone else is refused, or sent to sign in, as on
+# every record page.
+AFTER_OBJECTION = {"clinician": 404, "break_glass_active": 200}
+
+
+@pytest.mark.hazard("H-02")
+@pytest.mark.hazard("H-11")
+@pytest.mark.parametrize("actor", ACTORS)
+def test_an_attachment_follows_its_letter_for_every_actor_once_the_patient_has_objected(
+    request, signed_in, actor, patient, full_record, organisation
+):
+    from tests.sharing.test_coverage import upheld_objection
+
+    upheld_objection(patient, factories.UserFactory(is_staff=True))
+    client = signed_in(actor)
+    attachment = LetterAttachment.objects.get(patient=patient)
+    url = reverse(ATTACHMENT_URL, args=[patient.pk, attachment.pk])
+    before = AccessEvent.objects.count()
+    response = client.get(url)
+    if actor in SENT_TO_SIGN_IN:
+        assert (response.status_code, response["Location"]) == (302, sign_in_redirect(url))
+        assert AccessEvent.objects.count() == before
+        return
+    status = AFTER_OBJECTION.get(actor, ON_RECORD[actor][0])
+    assert response.status_code == status
+    assert (response.content == ATTACHMENT) == (status == 200)
+    (event,) = AccessEvent.objects.filter(request_id=response["X-Request-ID"])
+    assert event.outcome == (AccessOutcome.REFUSED if status == 403 else AccessOutcome.ALLOWED)
 
 
 @pytest.mark.hazard("H-03")

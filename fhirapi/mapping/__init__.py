@@ -15,4 +15,5 @@ for _module in pkgutil.iter_modules(__path__):
 ENTRY_MAPPERS = MAPPERS
 DIRECTORY_TYPES = {"Organization", "Practitioner", "PractitionerRole", "Medication"}
 RESULT_TYPES = {"DiagnosticReport", "Observation"}
-HANDLED_TYPES = {*ENTRY_MAPPERS, *DIRECTORY_TYPES, *RESULT_TYPES, "Patient", "CareTeam"}
+# Consent: an objection to sharing opens a case in IG's queue (mapping/consent.py), nothing on the record.
+HANDLED_TYPES = {*ENTRY_MAPPERS, *DIRECTORY_TYPES, *RESULT_TYPES, "Patient", "CareTeam", "Consent"}

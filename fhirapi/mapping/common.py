@@ -141,6 +141,8 @@ def narrative(text) -> str:
     for element in root.iter():
         if isinstance(element.tag, str) and etree.QName(element).localname in {"p", "tr", "br", "div", "li", "pre"}:
             element.tail = "\n" + (element.tail or "")
+        elif isinstance(element.tag, str) and etree.QName(element).localname in {"th", "td"}:
+            element.tail = " " + (element.tail or "")  # "Diagnosis name Acute MI", not "Diagnosis nameAcute MI"
     lines = (_SPACES.sub(" ", line).strip() for line in "".join(root.itertext()).splitlines())
     return "\n".join(line for line in lines if line)
 

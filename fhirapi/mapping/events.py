@@ -1,4 +1,6 @@
 """EpisodeOfCare -> CareEvent (community, CAMHS and addiction events), and the rule that picks the service.
+Encounters at home or in the field, or from community, mental health and social care services, land here too
+unless they are a hospital stay (the rule is in mapping/appointments.py).
 
 An episode names a service, not a team whose members we know, so it is recorded as an event rather than
 granting anyone access: only a CareTeam resource (an explicit team for the patient) starts an involvement.

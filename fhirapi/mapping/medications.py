@@ -1,12 +1,22 @@
-"""MedicationStatement and MedicationRequest -> Medication; the drug's name and every coding (dm+d, SNOMED CT)
-come from the resource's own code, a contained Medication, or a Medication the source sent before (or in the
-same bundle).
+"""MedicationStatement, MedicationRequest, MedicationDispense and MedicationAdministration -> Medication; the
+drug's name and every coding (dm+d, SNOMED CT) come from the resource's own code, a contained Medication, or a
+Medication the source sent before (or in the same bundle).
+
+A dispensing or an administration is an event about a medicine (`event` dispensed / administered), never by
+itself a current medicine (H-07: the summary lists current medicines from statements and prescriptions only;
+the medications page lists the events with what they were and who sent them). Its status says whether it took
+place: completed -> completed; anything else (in progress, on hold, cancelled, declined, not done, unknown) ->
+stopped, shown as "not recorded as completed". An administration is a hospital medicine; a dispensing is one
+when its category says inpatient.
 
 Dates: a statement's `effective[x]` is when it was (or is) taken, its `dateAsserted` when that was recorded; a
-request's `authoredOn` is when it was prescribed, which is both. Neither is made up when absent."""
+request's `authoredOn` is when it was prescribed, which is both; a dispensing's `whenHandedOver` is when the
+patient got it (`whenPrepared` is not: it stays in the kept resource); an administration's `effective[x]` when
+it was given. None is made up when absent."""
 
 from patients.categories import Category
 from patients.models import Medication
+from patients.units import display_unit, with_unit
 
 from ..context import Named, Unmappable
 from ..outcome import error
@@ -36,6 +46,8 @@ STATEMENT_STATUS = {
     "not-taken": Medication.Status.STOPPED,
 }
 REPEAT_COURSES = {"continuous", "seasonal"}
+EVENT_STATUS = {"completed": Medication.Status.COMPLETED}  # anything else: it is not recorded as having happened
+Event = Medication.Event
 
 
 def medication_named(resource, ctx, expression: str) -> Named:
@@ -77,7 +89,11 @@ def medication_kind(categories, course) -> str:
     return Medication.Kind.ACUTE
 
 
-def _fields(resource, ctx, *, effective, recorded, status, kind, dosages, ended_on, expression):
+def dosage_text(dosages) -> str:
+    return "; ".join(dosage.text for dosage in dosages or [] if dosage.text)
+
+
+def _fields(resource, ctx, *, effective, recorded, status, kind, dosage, ended_on, expression, event=Event.RECORDED):
     common = entry_fields(  # the patient first: without one, the drug does not matter
         resource,
         ctx,
@@ -94,8 +110,9 @@ def _fields(resource, ctx, *, effective, recorded, status, kind, dosages, ended_
         "code_system": named.code_system,
         "code": named.code,
         "codings": list(named.codings),
-        "dosage": "; ".join(dosage.text for dosage in dosages or [] if dosage.text),
+        "dosage": dosage,
         "kind": kind,
+        "event": event,
         "status": status,
         "ended_on": ended_on,
     }
@@ -111,9 +128,10 @@ def map_medication_request(resource, ctx):
         recorded=to_datetime(resource.authoredOn),
         status=REQUEST_STATUS.get(resource.status, Medication.Status.ACTIVE),
         kind=medication_kind(resource.category or [], resource.courseOfTherapyType),
-        dosages=resource.dosageInstruction,
+        dosage=dosage_text(resource.dosageInstruction),
         ended_on=to_date(period_end(validity)),
         expression="MedicationRequest",
+        event=Event.PRESCRIBED,
     )
 
 
@@ -126,9 +144,58 @@ def map_medication_statement(resource, ctx):
         recorded=to_datetime(resource.dateAsserted),
         status=STATEMENT_STATUS.get(resource.status, Medication.Status.ACTIVE),
         kind=medication_kind([resource.category] if resource.category else [], None),
-        dosages=resource.dosage,
+        dosage=dosage_text(resource.dosage),
         ended_on=to_date(period_end(resource.effectivePeriod)),
         expression="MedicationStatement",
+    )
+
+
+def _event_status(resource) -> str:
+    return EVENT_STATUS.get(resource.status, Medication.Status.STOPPED)
+
+
+@maps("MedicationDispense")
+def map_medication_dispense(resource, ctx):
+    return _fields(
+        resource,
+        ctx,
+        effective=to_datetime(resource.whenHandedOver),
+        recorded=None,
+        status=_event_status(resource),
+        kind=medication_kind([resource.category] if resource.category else [], None),
+        dosage=dosage_text(resource.dosageInstruction),
+        ended_on=None,
+        expression="MedicationDispense",
+        event=Event.DISPENSED,
+    )
+
+
+def administered_dose(dosage) -> str:
+    """What was given, as sent: its text, else the dose (unit as clinicians write it) and route."""
+    if dosage is None:
+        return ""
+    if dosage.text:
+        return dosage.text
+    dose = dosage.dose
+    amount = ""
+    if dose is not None and dose.value is not None:
+        amount = with_unit(f"{dose.value:f}", display_unit(dose.unit or "", dose.code or "", dose.system or ""))
+    return ", ".join(filter(None, [amount, text_of(dosage.route)]))
+
+
+@maps("MedicationAdministration")
+def map_medication_administration(resource, ctx):
+    return _fields(
+        resource,
+        ctx,
+        effective=first(to_datetime(resource.effectiveDateTime), period_start(resource.effectivePeriod)),
+        recorded=None,
+        status=_event_status(resource),
+        kind=Medication.Kind.HOSPITAL,
+        dosage=administered_dose(resource.dosage),
+        ended_on=to_date(period_end(resource.effectivePeriod)),
+        expression="MedicationAdministration",
+        event=Event.ADMINISTERED,
     )
 
 
@@ -139,6 +206,12 @@ reads("MedicationStatement", Category.MEDICATIONS, rank=60)
 
 @builds(Medication)
 def medication(entry: Medication) -> dict:
+    """A row not received as FHIR: a dispensing or an administration as what it is (fhirapi.read gives them back
+    under their own types), any other medicine as a statement."""
+    if entry.event == Event.DISPENSED:
+        return _dispense(entry)
+    if entry.event == Event.ADMINISTERED:
+        return _administration(entry)
     return {
         "resourceType": "MedicationStatement",
         "status": entry.status,
@@ -148,4 +221,47 @@ def medication(entry: Medication) -> dict:
         "effectivePeriod": {"start": entry.effective_at, "end": entry.ended_on},
         "dateAsserted": entry.recorded_at,
         "dosage": [{"text": entry.dosage}] if entry.dosage else None,
+    }
+
+
+def _event_status_out(entry: Medication) -> str:
+    # Not completed: the row does not keep which of the other statuses the source sent.
+    return "completed" if entry.status == Medication.Status.COMPLETED else "unknown"
+
+
+def _dispense(entry: Medication) -> dict:
+    return {
+        "resourceType": "MedicationDispense",
+        "status": _event_status_out(entry),
+        "category": {"text": "Inpatient"} if entry.kind == Medication.Kind.HOSPITAL else None,
+        "medicationCodeableConcept": concept(entry, entry.name),
+        "subject": patient_reference(entry.patient_id),
+        "whenHandedOver": entry.effective_at,
+        "dosageInstruction": [{"text": entry.dosage}] if entry.dosage else None,
+    }
+
+
+# effective[x] is required: a time not recorded says so (a period that is a data-absent-reason) rather than
+# being made up.
+UNKNOWN_TIME = {
+    "extension": [{"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason", "valueCode": "unknown"}]
+}
+
+
+def _administered_when(entry: Medication) -> dict:
+    if entry.effective_at is None:
+        return {"effectivePeriod": UNKNOWN_TIME}
+    if entry.ended_on:
+        return {"effectivePeriod": {"start": entry.effective_at, "end": entry.ended_on}}
+    return {"effectiveDateTime": entry.effective_at}
+
+
+def _administration(entry: Medication) -> dict:
+    return {
+        "resourceType": "MedicationAdministration",
+        "status": _event_status_out(entry),
+        "medicationCodeableConcept": concept(entry, entry.name),
+        "subject": patient_reference(entry.patient_id),
+        **_administered_when(entry),
+        "dosage": {"text": entry.dosage} if entry.dosage else None,
     }

@@ -47,9 +47,19 @@ def label_lower(value):
 # look alarming or reassuring.
 NEUTRAL_TAG = "grey"
 STATUS_TAGS = {
-    "appointment": {"booked": "blue", "attended": "green", "noshow": "orange", "cancelled": "grey"},
+    "appointment": {
+        "booked": "blue",
+        "attended": "green",
+        "noshow": "orange",
+        "cancelled": "grey",
+        "in-progress": "blue",  # an attendance or admission under way
+        "requested": "yellow",  # a referral waiting to be seen
+        "completed": "green",
+    },
     "condition": {"active": "blue", "remission": "aqua-green", "resolved": "grey"},
     "medication": {"active": "green", "stopped": "grey", "completed": "grey"},
+    # A dispensing or an administration: an event about a medicine, marked apart from the medicines themselves.
+    "medication-event": {"dispensed": "white", "administered": "white"},
     "care-plan": {"active": "green", "draft": "yellow", "completed": "grey"},
     "allergy-severity": {"severe": "red", "moderate": "orange", "mild": "yellow", "": "grey"},
     # An alert's kind; "inactive" for any alert no longer active, whatever its kind.
@@ -62,6 +72,16 @@ STATUS_TAGS = {
         "inactive": "grey",
     },
     "observation-flag": {"H": "red", "L": "blue", "A": "red"},
+    # A vaccination recorded as not given is worth noticing (a course may be incomplete), not alarming.
+    "immunisation": {"completed": "green", "not-done": "orange"},
+    "procedure": {
+        "completed": "green",
+        "in-progress": "blue",
+        "preparation": "yellow",
+        "not-done": "orange",
+        "stopped": "grey",
+        "unknown": "grey",
+    },
     "involvement": {"current": "green", "ended": "grey"},
 }
 

@@ -10,6 +10,7 @@ from lxml import etree
 
 from directory.models import Organisation
 from fhirapi.mapping import HANDLED_TYPES
+from optout.models import Objection
 from patients import models as record
 from sharing.models import Involvement
 
@@ -42,7 +43,8 @@ NEEDS_NO_PATIENT = {"Organization", "Practitioner", "PractitionerRole", "Medicat
 
 def test_the_examples_cover_every_mapped_type():
     assert {resource_type(EXAMPLES / name) for name in MAPPED} == HANDLED_TYPES
-    assert len(MAPPED) == 68
+    # Consent 1, ServiceRequest 5, MedicationDispense 5, MedicationAdministration 3 (issue 13).
+    assert len(MAPPED) == 68 + 14 + 11  # + Immunization 10, Procedure 1 (issue 13)
 
 
 @pytest.mark.hazard("H-05")
@@ -91,10 +93,13 @@ def test_all_examples_together_land_in_the_right_categories(sender, capsys):
         "Bleeding from ear",
         "Loosening of total hip replacement",
     }
-    assert of(record.Medication).count() == 9
+    assert of(record.Medication).count() == 9 + 5 + 3  # statements and prescriptions, dispensings, administrations
+    assert of(record.Medication, event="dispensed").count() == 5
+    assert of(record.Medication, event="administered").count() == 3
     eye_drops = of(record.Medication, source_id="MedicationRequest/UKCore-MedicationRequest-EyeDrops-Example").get()
     assert eye_drops.name == "Timoptol 0.5% eye drops (DE Pharmaceuticals)" and eye_drops.code == "18616211000001106"
-    assert of(record.Medication, kind="hospital").count() == 7  # inpatient prescriptions
+    # inpatient prescriptions, inpatient dispensings, administrations
+    assert of(record.Medication, kind="hospital").count() == 7 + 4 + 3
     assert of(record.Alert).get().text == "Patient has a severe peanut allergy."
     appointment = of(record.Appointment, source_id__startswith="Appointment/").get()
     assert (appointment.service, appointment.status, appointment.clinician) == (
@@ -104,6 +109,16 @@ def test_all_examples_together_land_in_the_right_categories(sender, capsys):
     )
     encounter = of(record.Appointment, source_id__startswith="Encounter/").get()
     assert (encounter.status, encounter.clinician) == ("attended", "Mrs Sandra Gose")  # named by its Practitioner
+    assert (encounter.kind, encounter.encounter_class, encounter.ends_at.isoformat()) == (
+        "admission",
+        "IMP",
+        "2019-12-11T13:00:00+00:00",
+    )
+    referrals = of(record.Appointment, kind="referral")
+    assert referrals.count() == 5 and set(referrals.values_list("status", flat=True)) == {"requested"}
+    assert not Objection.objects.exists()  # the example Consent permits information access: not an objection
+    assert of(record.Immunisation).count() == 10 and of(record.Procedure).get().code == "128004"
+    assert set(of(record.Immunisation).values_list("code", flat=True)) == {"11278411000001109", "39114911000001105"}
     assert of(record.Letter).count() == 2
     assert of(record.CarePlan).get().title == "Weight management plan"
     assert of(record.CareEvent).get().title == "Smoking cessation therapy"

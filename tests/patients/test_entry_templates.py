@@ -30,6 +30,8 @@ KEY_FIELD = {
     models.Letter: "title",
     models.CarePlan: "title",
     models.CareEvent: "title",
+    models.Procedure: "name",
+    models.Immunisation: "vaccine",
 }
 
 
@@ -109,6 +111,8 @@ def test_unknown_status_renders_grey_in_a_template():
         ("care-plan", models.CarePlan.Status),
         ("allergy-severity", models.Allergy.Severity),
         ("alert", models.Alert.Kind),
+        ("immunisation", models.Immunisation.Status),
+        ("procedure", models.Procedure.Status),
         ("observation-flag", [f for f in models.Observation.Flag if f]),  # "Normal" is not shown as a tag
     ],
 )

@@ -174,6 +174,8 @@ def test_the_summary_and_the_navigation_follow_one_clinical_order(client, clinic
         "medications",
         "conditions",
         "results",
+        "procedures",
+        "immunisations",
         "letters",
         "appointments",
         "care-plans",

@@ -35,7 +35,8 @@ class Command(BaseCommand):
             self.style.SUCCESS(
                 f"\nShared demo patient: {patient.given_name} {patient.family_name}, NHS number "
                 f"{patient.nhs_number_display}: registered with the GP, under the diabetes clinic and the "
-                "mental health team, with six years of blood tests."
+                "mental health team, with six years of blood tests; on the Acute Medical Unit now (every record "
+                "page's banner says she is in hospital), with a referral and a dispensed medicine."
             )
         )
         opted_out = summary.opted_out_patient
