@@ -312,6 +312,20 @@ class Bench:
         self.measure("FHIR Observation?patient (page 1)", search_observations)
 
     def ingest(self, m):
+        """Transaction-sized batches of new patients and their records: POST /fhir/, one stream."""
+        from . import workload
+
+        self._send_stream(m, "/fhir/", workload.bundle, lambda r: r.status_code == 200, label="bench: ingest")
+        self.resent = self.sent
+
+    def ingest_again(self, m):
+        """The same bundles sent a second time: every resource is found unchanged and nothing is written."""
+        self.sent = self.resent
+        self._send_again(m, "/fhir/", lambda r: r.status_code == 200 and b'"201 Created"' not in r.content)
+
+    def _send_stream(self, m, path, make_body, ok, *, label):
+        """New patients' records to `path` as the ingest organisation: the first body warms up, the second's
+        queries are counted, the rest are timed. Keeps the timed bodies (`self.sent`) for a re-send."""
         from django.db import connection
         from django.test.utils import CaptureQueriesContext
 
@@ -322,20 +336,18 @@ class Bench:
         from .dataset import next_ingest_block
 
         organisation = Organisation.objects.get(ods_code=self.detail["ingest_organisation"])
-        _, secret = create_api_token(by=None, name="bench: ingest", organisation=organisation)
+        _, secret = create_api_token(by=None, name=label, organisation=organisation)
         client = self.client(HTTP_AUTHORIZATION=f"Bearer {secret}")
         numbers = workload.nhs_numbers(next_ingest_block(self.scale))
         bodies = [
-            workload.bundle([next(numbers) for _ in range(workload.PATIENTS_PER_BUNDLE)])
-            for _ in range(self.bundles + 2)
+            make_body([next(numbers) for _ in range(workload.PATIENTS_PER_BUNDLE)]) for _ in range(self.bundles + 2)
         ]
 
         def post(body):
-            response = client.post("/fhir/", body, content_type="application/fhir+json")
-            if response.status_code != 200:
+            response = client.post(path, body, content_type="application/fhir+json")
+            if not ok(response):
                 m.errors += 1
                 m.note = f"HTTP {response.status_code}: {response.content[:300]!r}"
-            return response
 
         post(bodies[0])  # warm-up: first use of the FHIR models
         with CaptureQueriesContext(connection) as queries:
@@ -346,28 +358,28 @@ class Bench:
             started = time.perf_counter()
             post(body)
             m.times_ms.append((time.perf_counter() - started) * 1000)
-        elapsed = time.perf_counter() - began
-        m.n = len(m.times_ms)
-        m.extra["resources"] = self.bundles * workload.RESOURCES_PER_BUNDLE
-        m.extra["resources_per_second"] = round(m.extra["resources"] / elapsed, 1)
-        self.resent = (client, bodies[2:])
+        self._throughput(m, len(bodies) - 2, time.perf_counter() - began)
+        self.sent = (client, bodies[2:])
 
-    def ingest_again(self, m):
-        """The same bundles sent a second time: every resource is found unchanged and nothing is written."""
-        from . import workload
-
-        client, bodies = self.resent
+    def _send_again(self, m, path, ok):
+        """The bodies `_send_stream` timed, sent again to `path`."""
+        client, bodies = self.sent
         began = time.perf_counter()
         for body in bodies:
             started = time.perf_counter()
-            response = client.post("/fhir/", body, content_type="application/fhir+json")
+            response = client.post(path, body, content_type="application/fhir+json")
             m.times_ms.append((time.perf_counter() - started) * 1000)
-            if response.status_code != 200 or b'"201 Created"' in response.content:
+            if not ok(response):
                 m.errors += 1
-                m.note = f"HTTP {response.status_code}: not all unchanged: {response.content[:300]!r}"
-        elapsed = time.perf_counter() - began
+                m.note = f"HTTP {response.status_code}: not as expected: {response.content[:300]!r}"
+        self._throughput(m, len(bodies), time.perf_counter() - began)
+
+    @staticmethod
+    def _throughput(m, sent: int, elapsed: float) -> None:
+        from . import workload
+
         m.n = len(m.times_ms)
-        m.extra["resources"] = len(bodies) * workload.RESOURCES_PER_BUNDLE
+        m.extra["resources"] = sent * workload.RESOURCES_PER_BUNDLE
         m.extra["resources_per_second"] = round(m.extra["resources"] / elapsed, 1)
 
     def ingest_parallel(self, m):
@@ -414,63 +426,18 @@ class Bench:
 
     def process_messages(self, m):
         """The ingest workload as FHIR messages, one stream: POST /fhir/$process-message, each answered `ok`."""
-        from django.db import connection
-        from django.test.utils import CaptureQueriesContext
-
-        from directory.actions import create_api_token
-        from directory.models import Organisation
-
         from . import workload
-        from .dataset import next_ingest_block
 
-        organisation = Organisation.objects.get(ods_code=self.detail["ingest_organisation"])
-        _, secret = create_api_token(by=None, name="bench: $process-message", organisation=organisation)
-        client = self.client(HTTP_AUTHORIZATION=f"Bearer {secret}")
-        numbers = workload.nhs_numbers(next_ingest_block(self.scale))
-        bodies = [
-            workload.message([next(numbers) for _ in range(workload.PATIENTS_PER_BUNDLE)])
-            for _ in range(self.bundles + 2)
-        ]
+        def ok(response):
+            return response.status_code == 200 and b'"code":"ok"' in response.content
 
-        def post(body):
-            response = client.post("/fhir/$process-message", body, content_type="application/fhir+json")
-            if response.status_code != 200 or b'"code":"ok"' not in response.content:
-                m.errors += 1
-                m.note = f"HTTP {response.status_code}: {response.content[:300]!r}"
-            return response
-
-        post(bodies[0])  # warm-up
-        with CaptureQueriesContext(connection) as queries:
-            post(bodies[1])
-        m.queries = len(queries.captured_queries)
-        began = time.perf_counter()
-        for body in bodies[2:]:
-            started = time.perf_counter()
-            post(body)
-            m.times_ms.append((time.perf_counter() - started) * 1000)
-        elapsed = time.perf_counter() - began
-        m.n = len(m.times_ms)
-        m.extra["resources"] = self.bundles * workload.RESOURCES_PER_BUNDLE
-        m.extra["resources_per_second"] = round(m.extra["resources"] / elapsed, 1)
-        self.messages_sent = (client, bodies[2:])
+        self._send_stream(m, "/fhir/$process-message", workload.message, ok, label="bench: $process-message")
+        self.messages_sent = self.sent
 
     def process_messages_again(self, m):
         """The same messages sent again: each is a repeat, given its first response, and imports nothing."""
-        from . import workload
-
-        client, bodies = self.messages_sent
-        began = time.perf_counter()
-        for body in bodies:
-            started = time.perf_counter()
-            response = client.post("/fhir/$process-message", body, content_type="application/fhir+json")
-            m.times_ms.append((time.perf_counter() - started) * 1000)
-            if response.status_code != 200 or b'"code":"ok"' not in response.content:
-                m.errors += 1
-                m.note = f"HTTP {response.status_code}: {response.content[:300]!r}"
-        elapsed = time.perf_counter() - began
-        m.n = len(m.times_ms)
-        m.extra["resources"] = len(bodies) * workload.RESOURCES_PER_BUNDLE
-        m.extra["resources_per_second"] = round(m.extra["resources"] / elapsed, 1)
+        self.sent = self.messages_sent
+        self._send_again(m, "/fhir/$process-message", lambda r: r.status_code == 200 and b'"code":"ok"' in r.content)
 
     # --- the report ---
 
