@@ -28,7 +28,10 @@ TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 
 
 def totp_code(secret: str = TOTP_SECRET) -> str:
-    """The code an authenticator app would show now (for signing in in browser tests)."""
+    """The code an authenticator app would show now (for signing in in browser tests). Near the end of its
+    30-second window, wait for the next: a code typed as its window closes is refused, as it should be."""
+    if 30 - time.time() % 30 < 5:
+        time.sleep(30 - time.time() % 30 + 0.1)
     counter = int(time.time()) // 30
     return format_hotp_value(hotp_value(secret, counter))
 
