@@ -16,10 +16,17 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
+# The second real FHIR client of the live-server tests (tests/fhirapi/test_fhir_kit_client.py): npm's
+# fhir-kit-client, exactly as tests/js/package-lock.json pins it; again whenever the lock is newer than the stamp.
+JS := tests/js
+$(JS)/node_modules/.installed: $(JS)/package-lock.json
+	npm ci --prefix $(JS) --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
 .env:
 	cp .env.example .env
 
-install: $(VENV)/.installed .env
+install: $(VENV)/.installed $(JS)/node_modules/.installed .env
 
 migrate: install
 	$(BIN)/python manage.py migrate --no-input
@@ -72,4 +79,4 @@ loadtest: install
 	BENCH_SCALE=$(BENCH_SCALE) FAULT=$(FAULT) $(BIN)/python -m bench.loadtest
 
 clean:
-	rm -rf $(VENV) staticfiles db.sqlite3
+	rm -rf $(VENV) $(JS)/node_modules staticfiles db.sqlite3

@@ -35,6 +35,13 @@ class Action(enum.StrEnum):
     FHIR_DEMOGRAPHICS_CHANGED = "fhir.demographics-changed"  # a patient's master view changed (which fields)
     FHIR_IDENTITY_REFUSED = "fhir.identity-refused"  # a Patient id sent with another NHS number: refused (H-06)
     INVOLVEMENT_REVIEWED = "involvement.reviewed"
+    # HL7 v2 feeds (feeds/): one row per message received, whatever became of it; IG's changes and retries.
+    HL7_MESSAGE = "hl7.message"
+    HL7_MESSAGE_RETRIED = "hl7.message-retried"
+    HL7_FEED_CHANGED = "hl7.feed-changed"
+    HL7_CODE_MAPPING_CHANGED = "hl7.code-mapping-changed"
+    HL7_MERGE_REFERRED = "hl7.merge-referred"  # an A40 across two NHS numbers: not applied, sent to IG
+    HL7_MERGE_APPLIED = "hl7.merge-applied"  # an A40 within one patient: the old local id now names the survivor
     # Objections (opt-out).
     OBJECTION_RECEIVED = "objection.received"
     OBJECTION_RECORDED = "objection.recorded"
@@ -67,4 +74,5 @@ FAMILIES = (
     ("audit", "Audit trail exports"),
     # Partner systems (11B)
     ("fhir", "FHIR submissions (partner systems)"),
+    ("hl7", "HL7 v2 feeds (hospital systems)"),
 )

@@ -5,9 +5,12 @@ middleware (sessions, authentication, the TOTP requirement, CSP), the view, the 
 and the template, exactly as under gunicorn less the socket. Each page is timed over BENCH_REQUESTS requests
 (default 200) after a warm-up, its queries counted once with CaptureQueriesContext, and set against its SQL
 floor (bench.floor). FHIR ingest posts BENCH_BUNDLES (default 8) 1,000-resource transaction bundles, and
-as many 1,000-resource messages to $process-message (the same content with a MessageHeader).
+as many 1,000-resource messages to $process-message (the same content with a MessageHeader). HL7 v2: ORU^R01
+reports over MLLP to `manage.py hl7_listen` processes (bench.hl7; BENCH_HL7_MESSAGES, default 400).
 
-Environment: BENCH_SCALE (small | default | large), BENCH_REQUESTS, BENCH_BUNDLES.
+Environment: BENCH_SCALE (small | default | large), BENCH_REQUESTS, BENCH_BUNDLES, BENCH_HL7_MESSAGES, and
+BENCH_ONLY (comma-separated parts of measure names, e.g. "FHIR read,FHIR Observation": only those run, so that
+two commits can be compared in one sitting).
 The last line printed is the one-line summary; the whole result goes to bench/results/<scale>-<time>.json.
 """
 
@@ -23,6 +26,7 @@ import warnings
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
+from . import hl7
 from .config import RESULTS, SCALES, Scale, database_url, scale_from_env, setup_django
 
 # Targets at default scale on the 2-core machine (issue 6). Checked at every scale; quoted against default.
@@ -31,6 +35,7 @@ RECORD_FLOOR_RATIO = 3.0
 SEARCH_P95_MS = 20.0
 INGEST_RPS = 3_000.0
 LARGE_SLOWDOWN = 1.20
+ONLY = [part for part in os.environ.get("BENCH_ONLY", "").split(",") if part]
 WARMUP = 10
 SLOW_PAGE_SECONDS = 1.0
 INGEST_PROCESSES = 2  # one per core
@@ -159,6 +164,8 @@ class Bench:
             measured.floor_ms.append((time.perf_counter() - began) * 1000)
 
     def measure(self, name, work):
+        if ONLY and not any(part in name for part in ONLY):
+            return None
         print(f"  measuring {name} ...", flush=True)
         measured = Measured(name)
         try:
@@ -278,6 +285,7 @@ class Bench:
         self.measure(f"FHIR ingest, {INGEST_PROCESSES} processes at once", self.ingest_parallel)
         self.measure(MESSAGES, self.process_messages)
         self.measure(f"{MESSAGES}, sent again", self.process_messages_again)
+        hl7.measure_all(self)
         conn.close()
 
     def everything(self, m):
@@ -484,6 +492,7 @@ class Bench:
         for m in self.results:
             if (m.name.startswith("record ") or m.name.startswith("my patients")) and m is not summary and m.p95:
                 checks.append((m.p95 <= RECORD_P95_MS, f"{m.name} p95 {m.p95:.1f} ms ≤ {RECORD_P95_MS:g} ms (budget)"))
+        checks += hl7.targets(self)
         for m in self.results:
             if m.errors or m.note.startswith("failed"):
                 checks.append((False, f"{m.name}: {m.errors} errors {m.note}"))
@@ -551,18 +560,21 @@ class Bench:
                 f"FHIR $process-message: {messages.extra['resources']:,} resources in {messages.n} messages, "
                 f"{messages.extra['resources_per_second']:,.0f} resources/s, {messages.queries} queries a message"
             )
+        hl7.report(self)
         checks = self.targets()
         print()
         for met, text in checks:
             print(f"{'met   ' if met else 'MISSED'} {text}")
         searches = [self.by_name(n) for n in ("search by NHS number", "search by name + date of birth")]
         search_p95 = max((m.p95 for m in searches if m and m.p95), default=None)
+        hl7_two = self.by_name(hl7.TWO)
         line = (
             f"record_p95_ms={cell(summary.p95 if summary else None)} "
             f"record_floor_ratio={cell(summary.ratio if summary else None, 2)} "
             f"search_p95_ms={cell(search_p95)} "
             f"ingest_rps={cell(ingest.extra.get('resources_per_second') if ingest else None, 0)} "
-            f"message_rps={cell(messages.extra.get('resources_per_second') if messages else None, 0)}"
+            f"message_rps={cell(messages.extra.get('resources_per_second') if messages else None, 0)} "
+            f"hl7_mps={cell(hl7_two.extra.get('messages_per_second') if hl7_two else None)}"
         )
         return {
             "scale": self.scale.name,

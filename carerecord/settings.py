@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "sharing",
     "portal",
     "fhirapi",
+    "feeds",
 ]
 # The synthetic demo (seed_demo, demo_totp) is not installed in production unless asked for.
 if env.bool("DEMO", default=DEBUG):
@@ -291,3 +292,12 @@ FHIR_ATTACHMENT_MAX_BYTES = env.int("FHIR_ATTACHMENT_MAX_BYTES", default=10 * 10
 PERSONAL_TOKEN_HOURS = env.int("PERSONAL_TOKEN_HOURS", default=8)
 # A relationship a partner system asserts (FHIR CareTeam) is due for IG review after this many days.
 INVOLVEMENT_REVIEW_DAYS = env.int("INVOLVEMENT_REVIEW_DAYS", default=365)
+
+# HL7 v2 listener (manage.py hl7_listen): a frame begun must be completed within this many seconds (a stalled or
+# truncated frame closes its connection; an idle connection between frames is never timed out), and a message
+# larger than this is refused (AR) and its connection closed.
+HL7_FRAME_TIMEOUT_SECONDS = env.float("HL7_FRAME_TIMEOUT_SECONDS", default=30)
+HL7_MAX_MESSAGE_BYTES = env.int("HL7_MAX_MESSAGE_BYTES", default=1024 * 1024)
+# HL7 v2 messages are kept as received; their raw text (patient data) is cleared after this many days by
+# `manage.py hl7_purge` (run it daily from cron). The row and what became of it stay; a held message's raw never goes.
+HL7_RAW_RETENTION_DAYS = env.int("HL7_RAW_RETENTION_DAYS", default=90)

@@ -38,6 +38,17 @@ IG_PERMISSIONS = (
     "sharing.change_breakglass",  # recording the review outcome
     "optout.change_objection",
     "optout.change_regionalprocess",
+    "fhir.view_submission",  # what partners sent: who, when, as what (no patient data; fhirapi/admin.py)
+    # HL7 v2 feeds (feeds/admin.py): configure the hospitals' feeds and the laboratories' code mappings, and work
+    # the queue of messages not applied ("change" is the Retry action; each message opened is an AccessEvent).
+    "feeds.view_feed",
+    "feeds.add_feed",
+    "feeds.change_feed",
+    "feeds.view_codemapping",
+    "feeds.add_codemapping",
+    "feeds.change_codemapping",
+    "feeds.view_message",
+    "feeds.change_message",
 )
 
 

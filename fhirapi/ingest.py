@@ -46,8 +46,9 @@ from .mapping.patients import audit_identity_refusals, restricted_of, save_patie
 from .mapping.results import save_results
 from .mapping.teams import save_care_teams
 from .models import ReceivedResource, digest_of, split_key
+from .models import Submission as SubmissionRow
 from .outcome import Issue, error, information, warning
-from .parse import Entry, Submission, Unreadable
+from .parse import Entry, Submission, Unreadable, etag_version
 from .references import entry_key, reference_strings
 from .upsert import CREATED, REJECTED, UNCHANGED, UPDATED, strongest, upsert, write_rows
 
@@ -98,6 +99,10 @@ class Outcome:
     matched: bool = False
     location: str = ""
     http_status: int = 0
+    # The latest kept version of its resource once stored (store_received), and its lastUpdated as meta shows
+    # it: what the response's location and etag name (fhirapi.locations). 0 where not known.
+    version: int = 0
+    version_updated: object = None
     _sent: dict | None = field(default=None, repr=False)
     _reference_texts: set | None = field(default=None, repr=False)
 
@@ -152,6 +157,7 @@ class IngestReport:
     bundle_type: str | None
     outcomes: list[Outcome]
     applied: bool = True
+    submission: object = None  # the fhirapi.models.Submission row of an applied submission
 
     @property
     def atomic(self) -> bool:
@@ -189,13 +195,18 @@ def ingest(submission: Submission, *, organisation, channel: Channel | None = No
     try:
         with transaction.atomic():
             prepare(report.outcomes, ctx)  # conditional creates, updates and references; contained resources
+            # The kept resources' locks, before any row is written: every submission takes them first (so none
+            # waits for another's rows while holding them), and If-Match reads the versions under them.
+            _lock(ctx.organisation, {split_key(o.key) for o in report.outcomes if o.key and o.status != REJECTED})
+            check_if_match(report.outcomes, ctx)
             if report.atomic and report.errors:
                 raise _RollBack
             _apply([o for o in report.outcomes if o.key and not o.status], ctx, channel)
             if report.atomic and report.errors:
                 raise _RollBack
             _find_patients(report.outcomes, ctx)
-            store_received(report.outcomes, ctx)
+            report.submission = _record_submission(submission, organisation, channel, ctx)
+            store_received(report.outcomes, ctx, submission=report.submission, locked=True)
             _audit_submission(report, organisation, channel)
     except _RollBack:
         report.applied = False
@@ -203,6 +214,30 @@ def ingest(submission: Submission, *, organisation, channel: Channel | None = No
     audit_identity_refusals(ctx, actor=channel.actor)  # after any rollback: IG are told whatever became of it
     note_received(organisation, ctx.now)
     return report
+
+
+def _record_submission(submission: Submission, organisation, channel: Channel, ctx: Context) -> SubmissionRow:
+    """The applied submission's row (one INSERT), named by every version it stores: its Provenance. A command's
+    request id is its run's (the id its audit rows carry)."""
+    return SubmissionRow.objects.create(
+        organisation=organisation,
+        received_at=ctx.now,
+        actor=str(getattr(channel.actor, "email", None) or channel.actor or channel.operator or "")[:200],
+        token=channel.token,
+        endpoint=(channel.endpoint or channel.command)[:200],
+        request_id=(channel.request_id or channel.run)[:100],
+        bundle_type=submission.bundle_type or "",
+        bundle_id=bundle_id_of(submission)[:200],
+        message_id=channel.message_id[:200],
+    )
+
+
+def bundle_id_of(submission: Submission) -> str:
+    """What names the Bundle, as Submission.bundle_id keeps it: its identifier as a FHIR token (`system|value`;
+    `|value` when it has no system), else its id as `Bundle/<id>` (told apart: an id has no "|"), else blank."""
+    if submission.identifier:
+        return f"{submission.identifier_system}|{submission.identifier}"
+    return f"Bundle/{submission.sent_id}" if submission.sent_id else ""
 
 
 def _refused_bundle(bundle_type, channel: Channel) -> Issue | None:
@@ -388,9 +423,12 @@ def _save_entries(outcomes: list[Outcome], ctx: Context) -> None:
 LOCK_CLASS = 0x46484952
 
 
-def store_received(outcomes: list[Outcome], ctx: Context) -> None:
+def store_received(
+    outcomes: list[Outcome], ctx: Context, submission: SubmissionRow | None = None, *, locked: bool = False
+) -> None:
     """Keep each imported resource as sent: a new version of it where its JSON (or what its urn:uuid references
-    resolved to) differs from the latest held. A few queries whatever the size of the submission."""
+    resolved to) differs from the latest held. A few queries whatever the size of the submission. `locked`: the
+    caller holds these resources' locks already (`_lock`, taken by ingest before anything was written)."""
     kept = {}
     taken = [
         outcome
@@ -409,13 +447,17 @@ def store_received(outcomes: list[Outcome], ctx: Context) -> None:
         kept[split_key(outcome.key)] = (outcome, resource, references, digest_of(resource, references))
     if not kept:
         return
-    _lock(ctx.organisation, kept)
+    if not locked:
+        _lock(ctx.organisation, kept)
     latest = _latest_versions(ctx.organisation, kept)
     rows = []
     for (resource_type, resource_id), (outcome, resource, references, digest) in sorted(kept.items()):
-        version, held = latest.get((resource_type, resource_id), (0, ""))
+        version, held, updated = latest.get((resource_type, resource_id), (0, "", None))
         if held == digest:
+            outcome.version, outcome.version_updated = version, updated
             continue
+        outcome.version = version + 1
+        outcome.version_updated = last_updated(outcome.entry.resource) or ctx.now  # as history.version_meta
         rows.append(
             {
                 "organisation_id": ctx.organisation.pk,
@@ -428,6 +470,7 @@ def store_received(outcomes: list[Outcome], ctx: Context) -> None:
                 "digest": digest,
                 "references": references,
                 "patient_id": outcome.patient_id,
+                "submission_id": submission.pk if submission is not None else None,
             }
         )
     write_rows(ReceivedResource, rows)
@@ -462,10 +505,39 @@ def _lock(organisation, keys) -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, k) FROM unnest(%s::int[]) AS k", [LOCK_CLASS, hashes])
 
 
-def _latest_versions(organisation, keys) -> dict[tuple[str, str], tuple[int, str]]:
-    """(type, id) -> (version, digest) of the latest version held of each of these resources."""
-    rows = ReceivedResource.objects.newest((organisation.pk, *key) for key in keys)
+def _latest_versions(organisation, keys) -> dict[tuple[str, str], tuple[int, str, object]]:
+    """(type, id) -> (version, digest, lastUpdated as meta shows it) of the latest version held of each."""
+    rows = ReceivedResource.objects.newest((organisation.pk, *key) for key in keys).values_list(
+        "resource_type", "resource_id", "version", "digest", "source_updated_at", "received_at"
+    )
     return {
-        (kind, resource_id): (version, digest)
-        for kind, resource_id, version, digest in rows.values_list("resource_type", "resource_id", "version", "digest")
+        (kind, resource_id): (version, digest, source_updated_at or received_at)
+        for kind, resource_id, version, digest, source_updated_at, received_at in rows
     }
+
+
+def check_if_match(outcomes: list[Outcome], ctx: Context) -> None:
+    """An update sent with If-Match (request.ifMatch, or the header) applies only if the version it names is the
+    latest kept of that resource (the sender's, by its id): stale or none held -> refused with 412, so a sender
+    never overwrites a change it has not seen. Read under the resources' locks (taken before: `_lock`), so two
+    writers of one version cannot both pass."""
+    guarded = [o for o in outcomes if o.entry.if_match and o.key and not o.status]
+    if not guarded:
+        return
+    latest = _latest_versions(ctx.organisation, {split_key(o.key) for o in guarded})
+    for outcome in guarded:
+        held = latest.get(split_key(outcome.key), (0, "", None))[0]
+        if etag_version(outcome.entry.if_match) == held and held:
+            continue
+        said = f'the version held is W/"{held}"' if held else "no version of it is held"
+        outcome.reject(
+            error(
+                "conflict",
+                f"If-Match {outcome.entry.if_match} is not the latest version of {outcome.key}: {said}. Read it "
+                "again and send the update against that version.",
+                f"{outcome.entry.expression.removesuffix('.resource')}.request.ifMatch"
+                if outcome.entry.expression.startswith("Bundle.")
+                else "",
+            )
+        )
+        outcome.http_status = 412

@@ -111,6 +111,7 @@ class Message:
     event: str  # "system|code", or the eventUri
     entries: list[Entry]  # every entry but the MessageHeader
     digest: str
+    sent: Submission  # the Bundle as read: its identifier and id name it in its Provenance
 
 
 def process(submission: Submission, *, organisation, channel: Channel, endpoint: str, now=None) -> Answer:
@@ -171,6 +172,7 @@ def _read(submission: Submission) -> tuple[Message | None, list[Issue]]:
         event=_event_of(header),
         entries=entries,
         digest=_digest(submission.entries),
+        sent=submission,
     )
     return message, []
 
@@ -331,7 +333,7 @@ def _import(message: Message, organisation, channel: Channel, reply: "Reply") ->
 
 def _apply(held: ProcessedMessage, message: Message, organisation, channel: Channel, reply: "Reply") -> Answer:
     """Ingest as a transaction; the answer is kept when it was applied, and the row let go when not."""
-    submission = Submission("message", message.entries, identifier=message.message_id)
+    submission = replace(message.sent, entries=message.entries)  # the message id is the channel's
     try:
         report = ingest(submission, organisation=organisation, channel=channel, now=reply.now)
     except Unreadable as exc:  # audited by ingest

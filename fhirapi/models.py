@@ -8,6 +8,7 @@ resource, `version` 1..n) and a fast read path (the latest JSON of many resource
 
 import hashlib
 import json
+import uuid
 from collections import defaultdict
 
 from django.db import models
@@ -51,6 +52,34 @@ class ReceivedQuerySet(models.QuerySet):
         return self.filter(wanted, version=Subquery(newest))
 
 
+class Submission(models.Model):
+    """One submission a partner system made (a resource, a Bundle or a message), as carerecord received it.
+
+    What a Provenance resource is built from (fhirapi.provenance): who sent it (the organisation, and the
+    token or command through which it came), when, and as what; every version it stored names it
+    (ReceivedResource.submission). Written in the submission's own transaction, so one rolled back leaves none."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organisation = models.ForeignKey("directory.Organisation", on_delete=models.PROTECT, related_name="+")
+    received_at = models.DateTimeField()
+    actor = models.CharField(max_length=200, blank=True, help_text="Who the audit trail names: token or operator.")
+    token = models.ForeignKey("directory.ApiToken", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    endpoint = models.CharField(max_length=200, blank=True, help_text="POST /fhir/..., or the command's name.")
+    request_id = models.CharField(max_length=100, blank=True)
+    bundle_type = models.CharField(max_length=20, blank=True, help_text="Blank for a single resource.")
+    bundle_id = models.CharField(max_length=200, blank=True, help_text="Bundle.identifier (system|value) or id.")
+    message_id = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["received_at"], name="submission_received"),
+            models.Index(fields=["organisation", "received_at"], name="submission_org_received"),
+        ]
+
+    def __str__(self):
+        return f"Submission {self.pk} from {self.organisation_id} at {self.received_at:%Y-%m-%d %H:%M:%S}"
+
+
 class ReceivedResource(models.Model):
     """One version of one resource one organisation sent, exactly as sent.
 
@@ -73,6 +102,14 @@ class ReceivedResource(models.Model):
     # "<type>/<id>": outside its Bundle a urn:uuid means nothing, so a read needs this to rewrite it.
     references = models.JSONField(default=dict, blank=True)
     patient = models.ForeignKey("patients.Patient", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    submission = models.ForeignKey(
+        Submission,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="versions",
+        help_text="The submission that sent this version (none for versions kept before submissions were).",
+    )
 
     objects = ReceivedQuerySet.as_manager()
 
@@ -90,6 +127,19 @@ class ReceivedResource(models.Model):
     def source_id(self) -> str:
         """The key the record's rows hold for it."""
         return key_for(self.resource_type, self.resource_id)
+
+
+def version_meta(received: ReceivedResource) -> dict:
+    """`versionId` (carerecord's version number) and `lastUpdated`: the source's meta.lastUpdated of that
+    version where it gave one (when the resource last changed there), else when carerecord received it."""
+    return {
+        "versionId": str(received.version),
+        "lastUpdated": received.source_updated_at or received.received_at,
+    }
+
+
+def etag(received: ReceivedResource) -> str:
+    return f'W/"{received.version}"'
 
 
 def key_for(resource_type: str, resource_id: str) -> str:

@@ -72,6 +72,7 @@ class Entry:
     method: str = ""
     url: str = ""  # request.url: for a PUT, `Type/id` or a conditional update's `Type?identifier=...`
     if_none_exist: str = ""  # request.ifNoneExist (or the If-None-Exist header): a conditional create's search
+    if_match: str = ""  # request.ifMatch (or the If-Match header on PUT): the version the update is made to
     expression: str = ""  # where it sits in what was sent, e.g. "Bundle.entry[3].resource"
     issues: list[Issue] = field(default_factory=list)
     # Valid FHIR, but content the record cannot hold (see the module docstring): 422 rather than 400.
@@ -93,6 +94,8 @@ class Submission:
     bundle_type: str | None  # None for a single resource
     entries: list[Entry]
     identifier: str = ""  # Bundle.identifier.value: a message's id ($process-message)
+    identifier_system: str = ""  # Bundle.identifier.system
+    sent_id: str = ""  # Bundle.id. Both, with the identifier, name the Bundle in its Provenance (fhirapi.provenance)
 
 
 class Unreadable(Exception):
@@ -265,11 +268,19 @@ def _read_json(body: bytes) -> Submission:
         request = raw.get("request") or {}
         item.method, item.url = request.get("method") or "", request.get("url") or ""
         item.if_none_exist = request.get("ifNoneExist") or ""
+        item.if_match = request.get("ifMatch") or ""
         if scan.modifiers:
             around = {key: value for key, value in raw.items() if key != "resource"}
             _refuse_modifiers(item, _json_modifiers(around, expression))
         parsed.append(item)
-    return Submission(bundle.type, parsed, identifier=(bundle.identifier and bundle.identifier.value) or "")
+    identifier = bundle.identifier
+    return Submission(
+        bundle.type,
+        parsed,
+        identifier=(identifier and identifier.value) or "",
+        identifier_system=(identifier and identifier.system) or "",
+        sent_id=bundle.id or "",
+    )
 
 
 ENTRY_KEYS = {"id", "extension", "modifierExtension", "link", "fullUrl", "resource", "search", "request", "response"}
@@ -301,7 +312,30 @@ def _entry_problems(raw: dict, expression: str) -> list[Issue]:
         if if_none_exist is not None and (not isinstance(if_none_exist, str) or UNSTORABLE.search(if_none_exist)):
             where = f"{expression}.request.ifNoneExist"
             problems.append(error("invalid", "request.ifNoneExist must be a search string.", where))
+        if isinstance(request, dict) and "ifMatch" in request:
+            problem = if_match_problem(request["ifMatch"], request.get("method"), f"{expression}.request.ifMatch")
+            problems.extend([problem] if problem else [])
     return problems
+
+
+# If-Match: carerecord's version as its ETag gives it (W/"3"), or quoted, or bare.
+_IF_MATCH = re.compile(r'W/"([0-9]{1,10})"|"([0-9]{1,10})"|([0-9]{1,10})')
+
+
+def etag_version(text: str) -> int | None:
+    """The version an If-Match names (`W/"3"`, `"3"` or `3`), or None if it names none."""
+    match = _IF_MATCH.fullmatch(text.strip()) if isinstance(text, str) else None
+    return int(next(group for group in match.groups() if group)) if match else None
+
+
+def if_match_problem(value, method, expression: str) -> Issue | None:
+    """An If-Match that is not a version, or on anything but an update, is refused (400), never ignored: the
+    sender asked that its update apply only to that version."""
+    if etag_version(value) is None:
+        return error("invalid", 'If-Match names a version as its ETag does: W/"3" (or "3", or 3).', expression)
+    if method != "PUT":
+        return error("invalid", "If-Match applies to an update (PUT) of the resource it names.", expression)
+    return None
 
 
 def _valid_uuid_urn(full_url: str) -> bool:
@@ -520,6 +554,11 @@ def _read_xml(body: bytes) -> Submission:
         item.method = _value(element, "f:request/f:method")
         item.url = _value(element, "f:request/f:url")
         item.if_none_exist = _value(element, "f:request/f:ifNoneExist")
+        item.if_match = _value(element, "f:request/f:ifMatch")
+        if item.if_match or element.find("f:request/f:ifMatch", _NS) is not None:
+            problem = if_match_problem(item.if_match, item.method, f"Bundle.entry[{index}].request.ifMatch")
+            if problem:
+                item.issues, item.resource, item.unprocessable = [problem], None, False
         if scan.modifiers:
             around = [child for child in element if _is_element(child) and etree.QName(child).localname != "resource"]
             prefix = f"Bundle.entry[{index}]"
@@ -528,7 +567,13 @@ def _read_xml(body: bytes) -> Submission:
                 [found for child in around for found in _xml_modifiers(child, _child_path(prefix, child), own=True)],
             )
         parsed.append(item)
-    return Submission(bundle_type, parsed, identifier=_value(root, "f:identifier/f:value"))
+    return Submission(
+        bundle_type,
+        parsed,
+        identifier=_value(root, "f:identifier/f:value"),
+        identifier_system=_value(root, "f:identifier/f:system"),
+        sent_id=_value(root, "f:id"),
+    )
 
 
 def _is_element(node) -> bool:

@@ -282,9 +282,21 @@ class Page:
         return self.offset > 0
 
 
-def page_of(lists: list[tuple[str, QuerySet]], *, offset: int, count: int) -> Page:
-    """One page across several lists in turn, each of one resource type: a count and at most one fetch each."""
+@dataclass(frozen=True)
+class Order:
+    """A search's `_sort`: `key(model)` is the expression each row is ordered by (None last either way)."""
+
+    key: object
+    descending: bool
+
+
+def page_of(lists: list[tuple[str, QuerySet]], *, offset: int, count: int, order: Order | None = None) -> Page:
+    """One page across several lists, each of one resource type. Without an order, the lists in turn (each newest
+    first, as the record pages): a count and at most one fetch each. With one, the true sorted slice of them all:
+    each list's first offset+count keys, merged, then the page's rows (search._sort)."""
     totals = [queryset.count() for _, queryset in lists]
+    if order is not None:
+        return _sorted_page(lists, totals, offset=offset, count=count, order=order)
     items, skip, wanted = [], offset, count
     for (resource_type, queryset), total in zip(lists, totals, strict=True):
         if wanted <= 0:
@@ -296,6 +308,36 @@ def page_of(lists: list[tuple[str, QuerySet]], *, offset: int, count: int) -> Pa
         items.extend((resource_type, item) for item in taken)
         wanted -= len(taken)
         skip = 0
+    return Page(items=items, total=sum(totals), offset=offset, count=count)
+
+
+def _ordered(queryset: QuerySet, order: Order) -> QuerySet:
+    key = order.key(queryset.model)
+    direction = key.desc(nulls_last=True) if order.descending else key.asc(nulls_last=True)
+    return queryset.annotate(_sort_key=key).order_by(direction, "-pk" if order.descending else "pk")
+
+
+def _sorted_page(lists, totals, *, offset: int, count: int, order: Order) -> Page:
+    """Dated entries by their key (ties: list order, then pk as each list orders them), undated ones last."""
+    ordered = [(resource_type, _ordered(queryset, order)) for resource_type, queryset in lists]
+    wanted = offset + count
+    candidates = []
+    for index, ((_, queryset), total) in enumerate(zip(ordered, totals, strict=True)):
+        if total and count:
+            for pk, key in queryset.values_list("pk", "_sort_key")[:wanted]:
+                candidates.append((key, index, pk))
+    dated = sorted(
+        (c for c in candidates if c[0] is not None), key=lambda c: (c[1], -c[2] if order.descending else c[2])
+    )
+    dated.sort(key=lambda c: c[0], reverse=order.descending)  # stable: ties keep list order, then pk
+    undated = sorted((c for c in candidates if c[0] is None), key=lambda c: (c[1], -c[2] if order.descending else c[2]))
+    chosen = (dated + undated)[offset:wanted]
+    rows = {}
+    for index, (_, queryset) in enumerate(ordered):
+        pks = [pk for _, list_index, pk in chosen if list_index == index]
+        if pks:
+            rows.update(((index, row.pk), row) for row in queryset.filter(pk__in=pks))
+    items = [(ordered[index][0], rows[index, pk]) for _, index, pk in chosen if (index, pk) in rows]
     return Page(items=items, total=sum(totals), offset=offset, count=count)
 
 

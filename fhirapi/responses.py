@@ -2,10 +2,13 @@
 
 import json
 
-from django.http import HttpResponse
-from fhir.resources.R4B.bundle import Bundle, BundleEntry
+from django.http import HttpResponse, QueryDict
+from django.urls import reverse
+from django.utils.http import http_date
+from fhir.resources.R4B.bundle import Bundle
 
 from .ingest import IngestReport, Outcome
+from .locations import locate
 from .outcome import UNPRINTABLE, Issue, error, information, operation_outcome
 from .parse import JSON, XML
 from .upsert import CREATED, REJECTED
@@ -14,7 +17,7 @@ HTTP_STATUS = {
     200: "200 OK",
     201: "201 Created",
     400: "400 Bad Request",
-    412: "412 Precondition Failed",  # a conditional operation matched several resources
+    412: "412 Precondition Failed",  # a conditional operation matched several, or If-Match is not the version held
     422: "422 Unprocessable Entity",
 }
 
@@ -88,65 +91,115 @@ def entry_status(outcome: Outcome) -> int:
 
 
 def single_response(request, report: IngestReport) -> HttpResponse:
+    """One resource's answer. Written: `Location` = where it is served, at its current version
+    (`[base]Type/<our id>/_history/<v>`; a Patient without one), with its `ETag` and `Last-Modified`."""
     outcome = report.outcomes[0]
     status = entry_status(outcome)
     issues = outcome.issues if status >= 400 else [information(f"{outcome.key}: {outcome.status}"), *outcome.issues]
-    located = {"Location": outcome.location} if outcome.location and status < 400 else {}
-    return outcome_response(request, issues, status, **located)
+    headers = {}
+    if status < 400:
+        [place] = locate(report)
+        if place is not None:
+            headers["Location"] = request.build_absolute_uri(reverse("fhir:base")) + place.versioned
+            if place.version:
+                headers["ETag"] = place.etag
+                headers["Last_Modified"] = http_date(place.last_updated.timestamp())
+        elif outcome.location:  # a conditional create that matched: where the resource it matched is
+            headers["Location"] = outcome.location
+    return outcome_response(request, issues, status, **headers)
 
 
 def bundle_response(request, report: IngestReport) -> HttpResponse:
     """A failed transaction is one OperationOutcome (nothing was applied); otherwise a response Bundle with
-    one entry per entry sent, in order, each with its status and, where there is one, its outcome."""
+    one entry per entry sent, in order, each with its status, where the resource is served (`location`, at its
+    current version, with its `etag` and `lastModified`) and, where there is one, its outcome."""
     if not report.applied:
         status = 400 if any(malformed(o) for o in report.outcomes) else 422
         if status == 422 and any(o.http_status == 412 for o in report.outcomes):
             status = 412  # a conditional operation or reference matched several: the spec's answer
         issues = [error("processing", "The transaction was not applied: nothing was changed."), *report.errors]
         return outcome_response(request, issues, status)
-    # Most entries answer alike ("201 Created"): build each distinct answer once and share it.
-    plain = {status: BundleEntry(response={"status": text}) for status, text in HTTP_STATUS.items()}
-    entries = []
-    for outcome in report.outcomes:
-        status = entry_status(outcome)
+    # Entries are built as FHIR JSON directly: most differ (each its location), and R4B's serialiser, model by
+    # model, was the slow part of answering 1,000 entries. XML goes through R4B (validated as a whole).
+    entries, instants = [], {}  # the versions one submission kept share one time: written once
+    for outcome, place in zip(report.outcomes, locate(report), strict=True):
+        response = {"status": HTTP_STATUS[entry_status(outcome)]}
+        if place is not None:
+            response["location"] = place.versioned
+            if place.version:
+                response["etag"] = place.etag
+                moment = place.last_updated
+                response["lastModified"] = instants.get(moment) or instants.setdefault(moment, _instant(moment))
+        elif outcome.location:  # a conditional create that matched: where the resource it matched is
+            response["location"] = outcome.location
         if outcome.issues:
-            response = {"status": HTTP_STATUS[status], "outcome": operation_outcome(outcome.issues)}
-            if outcome.location:  # a conditional create that matched: where the resource it matched is
-                response["location"] = outcome.location
-            entries.append(BundleEntry(response=response))
-        else:
-            entries.append(plain[status])
+            response["outcome"] = json.loads(operation_outcome(outcome.issues).model_dump_json())
+        entries.append({"response": response})
     kind = "transaction-response" if report.atomic else "batch-response"
     if wants_xml(request):
-        return fhir_response(request, Bundle(type=kind, entry=entries or None))
-    # JSON: each distinct entry is serialised once (R4B's serialiser is the slow part for 1,000 entries).
-    serialised = {}
-    for entry in entries:
-        if id(entry) not in serialised:
-            serialised[id(entry)] = json.loads(entry.model_dump_json())
-    body = {**json.loads(Bundle(type=kind).model_dump_json()), "entry": [serialised[id(e)] for e in entries]}
+        return fhir_response(
+            request, Bundle.model_validate({"resourceType": "Bundle", "type": kind, "entry": entries or None})
+        )
+    body = {**json.loads(Bundle(type=kind).model_dump_json()), **({"entry": entries} if entries else {})}
     return HttpResponse(json.dumps(body), content_type=f"{JSON}; charset=utf-8")
 
 
-def searchset(request, page, resources: list, base_url: str) -> HttpResponse:
-    """A page of results with self/next/previous links that keep the query and move `_offset`."""
+def _instant(moment) -> str:
+    """A FHIR instant as R4B writes one (UTC as "Z")."""
+    text = moment.isoformat()
+    return text.removesuffix("+00:00") + "Z" if text.endswith("+00:00") else text
 
-    def link(offset: int) -> str:
-        params = request.GET.copy()
-        params["_offset"], params["_count"] = str(offset), str(page.count)
-        return f"{request.build_absolute_uri(request.path)}?{params.urlencode()}"
 
+def searchset(
+    request,
+    page,
+    resources: list,
+    base_url: str,
+    *,
+    applied: list[tuple[str, str]] | None = None,
+    included: list | None = None,
+    outcomes: list[Issue] | None = None,
+    summary: bool = False,
+) -> HttpResponse:
+    """A page of results. Links carry only the parameters `applied` (as given; an ignored one never: the link
+    says what the search did), with `_offset`/`_count` moved for next/previous; without `applied`, the query as
+    sent. `included` (the patient, Provenance) come as search mode include, not counted in `total`; `outcomes`
+    (what a lenient search ignored) as one OperationOutcome, mode outcome. `summary` (_summary=count): the
+    total and the self link only."""
+
+    def query(offset: int | None) -> QueryDict:
+        if applied is None:
+            params = request.GET.copy()
+        else:
+            params = QueryDict(mutable=True)
+            for name, value in applied:
+                params.appendlist(name, value)
+        if offset is not None:
+            params["_offset"], params["_count"] = str(offset), str(page.count)
+        return params
+
+    def link(offset: int | None) -> str:
+        params = query(offset)
+        return f"{request.build_absolute_uri(request.path)}" + (f"?{params.urlencode()}" if params else "")
+
+    if summary:
+        links = [{"relation": "self", "url": link(None)}]
+        return fhir_response(request, Bundle(type="searchset", total=page.total, link=links))
     links = [{"relation": "self", "url": link(page.offset)}]
     if page.has_next:
         links.append({"relation": "next", "url": link(page.offset + page.count)})
     if page.has_previous:
         links.append({"relation": "previous", "url": link(max(page.offset - page.count, 0))})
-    entries = [
-        {
+
+    def entry(resource, mode: str) -> dict:
+        return {
             "fullUrl": f"{base_url}{resource.get_resource_type()}/{resource.id}",
             "resource": resource,
-            "search": {"mode": "match"},
+            "search": {"mode": mode},
         }
-        for resource in resources
-    ]
+
+    entries = [entry(resource, "match") for resource in resources]
+    entries += [entry(resource, "include") for resource in included or []]
+    if outcomes:
+        entries.append({"resource": operation_outcome(outcomes), "search": {"mode": "outcome"}})
     return fhir_response(request, Bundle(type="searchset", total=page.total, link=links, entry=entries or None))

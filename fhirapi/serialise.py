@@ -21,6 +21,7 @@ from fhir.resources.R4B.patient import Patient
 from patients import models as record
 from sharing.models import Involvement
 
+from .models import version_meta
 from .parse import resource_class
 from .references import rewrite, sender_system
 from .registry import BUILDERS
@@ -52,9 +53,12 @@ def organisation_reference(organisation) -> dict:
 
 
 def _meta(entry, organisation=None) -> dict:
+    """A built entry's meta: no versionId (carerecord keeps no versions of what it did not receive as FHIR), its
+    time as its row holds it, and the sending system named (meta.source) beside the ODS tag."""
     organisation = organisation or entry.source_organisation
     meta = {
         "lastUpdated": entry.source_updated_at,
+        "source": sender_system(organisation.ods_code),
         "tag": [{"system": ODS_CODE, "code": organisation.ods_code, "display": organisation.name}],
     }
     if entry.sensitive:
@@ -203,9 +207,9 @@ def _sensitive(item) -> bool:
 
 
 def _stored_meta(received, organisation, sender_id, *, sensitive: bool) -> dict:
-    """Carerecord's version and time, the sender named (the ODS tag every entry has, and meta.source: the sender,
-    with the resource's id there as a fragment), and what the sender's meta said of the resource itself: its
-    profiles, security labels and tags."""
+    """Carerecord's version and its time (history.version_meta), the sender named (the ODS tag every entry has,
+    and meta.source: the sender, with the resource's id there as a fragment), and what the sender's meta said of
+    the resource itself: its profiles, security labels and tags."""
     sent = received.json.get("meta") or {}
     ours = {"system": ODS_CODE, "code": organisation.ods_code, "display": organisation.name}
     tags = [tag for tag in sent.get("tag") or [] if (tag.get("system"), tag.get("code")) != (ODS_CODE, ours["code"])]
@@ -217,8 +221,7 @@ def _stored_meta(received, organisation, sender_id, *, sensitive: bool) -> dict:
         security.append(RESTRICTED)
     meta = {
         "extension": sent.get("extension"),
-        "versionId": str(received.version),
-        "lastUpdated": received.received_at,
+        **version_meta(received),
         "source": sender_system(organisation.ods_code)
         + (f"#{received.resource_type}/{sender_id}" if sender_id else ""),
         "profile": sent.get("profile"),

@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import RequestDataTooBig
 from django.urls import reverse
+from django.utils.http import http_date
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -22,12 +23,13 @@ from patients.nhs_numbers import looks_like_nhs_number, normalise
 from sharing import attachments
 from sharing.access import RecordAccessDenied, can_search, get_patient_for
 
-from . import messaging, read, responses, serialise
+from . import history, messaging, read, responses, serialise
+from . import search as searching
 from .auth import caller_for, token_actor
 from .capability import capability_statement
 from .ingest import Channel, audit_unread, ingest
 from .outcome import error
-from .parse import Unreadable
+from .parse import Unreadable, if_match_problem
 from .parse import read as parse
 from .systems import NHS_NUMBER
 
@@ -98,7 +100,10 @@ def _receive(request, *, resource_type=None, resource_id=None, condition=None):
     if problem:
         audit_unread(organisation=organisation, channel=channel, issues=[problem], bundle_type=submission.bundle_type)
         return responses.outcome_response(request, [problem], 400)
-    _conditional(request, submission, resource_type, condition)
+    problem = _conditional(request, submission, resource_type, condition)
+    if problem:
+        audit_unread(organisation=organisation, channel=channel, issues=[problem], bundle_type=submission.bundle_type)
+        return responses.outcome_response(request, [problem], 400)
     try:
         report = ingest(submission, organisation=organisation, channel=channel)
     except Unreadable as exc:  # audited by ingest
@@ -126,16 +131,26 @@ def _mismatch(submission, resource_type, resource_id):
     return None
 
 
-def _conditional(request, submission, resource_type, condition) -> None:
-    """A conditional create (the If-None-Exist header on POST [base]/Type) or update (PUT [base]/Type?...): the
-    one entry carries its condition as a Bundle entry's request would (fhirapi.conditional settles it)."""
+def _conditional(request, submission, resource_type, condition):
+    """A conditional create (the If-None-Exist header on POST [base]/Type) or update (PUT [base]/Type?...), or an
+    update made only to the version If-Match names (PUT [base]/Type/<id>; ingest.check_if_match): the one entry
+    carries it as a Bundle entry's request would. An If-Match that is no version, or not on a PUT: the issue."""
+    if_match = request.headers.get("If-Match")
     if resource_type is None:
-        return
+        if if_match is not None:
+            return error("invalid", "If-Match on a Bundle names no resource: give each entry its request.ifMatch.")
+        return None
     entry = submission.entries[0]
     if condition is not None:
         entry.method, entry.url = "PUT", f"{resource_type}?{condition}"
     elif request.method == "POST" and request.headers.get("If-None-Exist"):
         entry.method, entry.if_none_exist = "POST", request.headers["If-None-Exist"]
+    if if_match is not None:
+        problem = if_match_problem(if_match, request.method, "")
+        if problem:
+            return problem
+        entry.if_match = if_match
+    return None
 
 
 def _conditional_put(request, resource_type):
@@ -207,18 +222,37 @@ def resource_type(request, resource_type):
     if resource_type not in read.SEARCHABLE:
         issue = error("not-supported", f"{resource_type} cannot be searched here.")
         return responses.outcome_response(request, [issue], 404)
-    patient_id = (request.GET.get("patient") or request.GET.get("subject") or "").removeprefix("Patient/")
-    if not patient_id:
-        issue = error("required", "Search in patient context: give ?patient=<id>.", "patient")
-        return responses.outcome_response(request, [issue], 400)
     try:
-        patient, decision = get_patient_for(request, patient_id, page=f"fhir:{resource_type}")
+        query = searching.parse(
+            resource_type, request.GET, is_lenient=searching.lenient(request), base_url=_base_url(request)
+        )
+    except searching.Invalid as exc:
+        return responses.outcome_response(request, [exc.issue], 400)
+    try:
+        patient, decision = get_patient_for(request, query.patient_id, page=f"fhir:{resource_type}")
     except RecordAccessDenied:
         return responses.record_not_available(request)
-    offset, count = read.paging(request.GET)
-    lists = [(resource_type, rows) for rows in read.resources_of(resource_type, patient, decision)]
-    page = read.page_of(lists, offset=offset, count=count)
-    return responses.searchset(request, page, read.resources(page.items, patient), _base_url(request))
+    lists = query.filter([(resource_type, rows) for rows in read.resources_of(resource_type, patient, decision)])
+    count = 0 if query.summary_count else query.count
+    page = read.page_of(lists, offset=query.offset, count=count, order=query.order())
+    if query.summary_count:
+        applied = [*query.applied, *([("_count", "0")] if "_count" in request.GET else [])]
+        return responses.searchset(request, page, [], _base_url(request), applied=applied, summary=True)
+    resources = read.resources(page.items, patient)
+    included = [serialise.patient(patient)] if query.include_patient and page.items else []
+    if query.revinclude_provenance:
+        from . import provenance  # the PROVENANCE part (fhirapi/provenance.py)
+
+        included += provenance.revincluded(page.items, resources, patient)
+    return responses.searchset(
+        request,
+        page,
+        resources,
+        _base_url(request),
+        applied=query.applied,
+        included=included,
+        outcomes=query.warnings,
+    )
 
 
 @_fhir_view(["POST"])
@@ -229,11 +263,17 @@ def patient_search(request):
 
 
 def _patient_search(request, params):
-    """Demographics only, for any active professional (as the search page): audited, one row per match."""
+    """Demographics only, for any active professional (as the search page): audited, one row per match. By
+    identifier only (search.parse_patient_search); the links carry what the URL did (a POST's body, and the NHS
+    number in it, stays out of them)."""
     if not can_search(request.user):
         issue = error("forbidden", "Only an active professional can search for patients.")
         return responses.outcome_response(request, [issue], 403)
-    system, _, value = params.get("identifier", "").rpartition("|")
+    try:
+        query = searching.parse_patient_search(params, is_lenient=searching.lenient(request))
+    except searching.Invalid as exc:
+        return responses.outcome_response(request, [exc.issue], 400)
+    system, _, value = query.identifier.rpartition("|")
     if system not in (NHS_NUMBER, "") or not value:
         issue = error("required", f"Search by identifier={NHS_NUMBER}|<NHS number>.", "identifier")
         return responses.outcome_response(request, [issue], 400)
@@ -242,8 +282,16 @@ def _patient_search(request, params):
         return responses.outcome_response(request, [issue], 400)
     patients = list(search.by_nhs_number(normalise(value)))
     record_search(request=request, professional=professional_for(request.user), by="fhir-identifier", patients=patients)
-    page = read.Page(items=patients, total=len(patients), offset=0, count=read.DEFAULT_COUNT)
-    return responses.searchset(request, page, [serialise.patient(p) for p in patients], _base_url(request))
+    page = read.Page(items=patients, total=len(patients), offset=0, count=query.count)
+    applied = query.applied if params is request.GET else searching.pairs(request.GET)
+    return responses.searchset(
+        request,
+        page,
+        [serialise.patient(p) for p in patients],
+        _base_url(request),
+        applied=applied,
+        outcomes=query.warnings,
+    )
 
 
 @_fhir_view(["GET", "PUT"])
@@ -305,24 +353,125 @@ def _read_entry(request, resource_type, resource_id):
     if item is None:
         return responses.record_not_available(request)
     [resource] = read.resources([(resource_type, item)], patient)
-    return responses.fhir_response(request, resource)
+    return responses.fhir_response(request, resource, **_version_headers(resource))
+
+
+def _version_headers(resource) -> dict:
+    """ETag and Last-Modified of a version carerecord keeps (none for what it builds from the record)."""
+    if resource.meta is None or not resource.meta.versionId:
+        return {}
+    headers = {"ETag": f'W/"{resource.meta.versionId}"'}
+    last_updated = history.last_updated_of(resource)
+    if last_updated is not None:
+        headers["Last_Modified"] = http_date(last_updated.timestamp())
+    return headers
+
+
+# Versions: _history and vread (fhirapi.history)
+
+
+def _decided(request, resource_type, resource_id, action):
+    """(patient, decision, item, None) for a resource the reader may see now, decided as a read is (one
+    decision, one AccessEvent `fhir:<Type>:<action>`); else (None, None, None, the refusal). Patient's item is
+    the patient."""
+    if resource_type == read.BINARY:
+        issue = error("not-supported", "Binary is read only here: carerecord keeps no versions of attachments.")
+        return None, None, None, responses.outcome_response(request, [issue], 404)
+    if resource_type != "Patient" and resource_type not in read.SEARCHABLE:
+        issue = error("not-supported", f"{resource_type[:100]} cannot be read here.")
+        return None, None, None, responses.outcome_response(request, [issue], 404)
+    page = f"fhir:{resource_type}:{action}"
+    found = None if resource_type == "Patient" else read.find_entry(resource_type, resource_id)
+    try:
+        patient_id = resource_id if resource_type == "Patient" else (found.patient_id if found else None)
+        patient, decision = get_patient_for(request, patient_id, page=page)
+    except RecordAccessDenied:
+        return None, None, None, responses.record_not_available(request)
+    item = patient if resource_type == "Patient" else read.visible_item(resource_type, found, patient, decision)
+    if item is None:
+        return None, None, None, responses.record_not_available(request)
+    return patient, decision, item, None
 
 
 @_fhir_view(["GET"])
-def everything(request, patient_id):
-    """Patient/$everything: the patient and every visible item, paginated across types."""
+def history_instance(request, resource_type, resource_id):
+    """GET [base]/Type/<id>/_history: the versions kept of one resource the reader may see, newest first; a
+    resource carerecord keeps none of (built from the record; Patient, the master view) has its current state."""
     refused = _reader(request)
     if refused:
         return refused
     try:
+        query = history.history_query(request.GET)
+    except history.BadParameter as exc:
+        return responses.outcome_response(request, [exc.issue], 400)
+    patient, decision, item, refused = _decided(request, resource_type, resource_id, "history")
+    if refused:
+        return refused
+    entries, total = history.history_page(resource_type, item, patient, decision, query, _base_url(request))
+    links = _page_links(request, query.offset, query.count, total)
+    return responses.fhir_response(request, history.history_bundle(entries, total=total, links=links))
+
+
+def _page_links(request, offset: int, count: int, total: int) -> list[dict]:
+    def link(at: int) -> str:
+        params = request.GET.copy()
+        params["_offset"], params["_count"] = str(at), str(count)
+        return f"{request.build_absolute_uri(request.path)}?{params.urlencode()}"
+
+    links = [{"relation": "self", "url": link(offset)}]
+    if count and offset + count < total:
+        links.append({"relation": "next", "url": link(offset + count)})
+    if offset > 0:
+        links.append({"relation": "previous", "url": link(max(offset - max(count, 1), 0))})
+    return links
+
+
+@_fhir_view(["GET"])
+def vread(request, resource_type, resource_id, version_id):
+    """GET [base]/Type/<id>/_history/<vid>: one kept version, decided as a read of the resource is. A version
+    not held, or not given to this reader (another patient's, or labelled sensitive), is 404 alike."""
+    refused = _reader(request)
+    if refused:
+        return refused
+    patient, decision, item, refused = _decided(request, resource_type, resource_id, "vread")
+    if refused:
+        return refused
+    versions = [] if resource_type == "Patient" else history.versions_of(resource_type, item, patient, decision)
+    if not versions:
+        issue = error("not-found", history.NO_VERSIONS.format(type=resource_type, id=resource_id[:64]))
+        return responses.outcome_response(request, [issue], 404)
+    number = history.version_number(version_id)
+    version = next((v for v in versions if v.version == number), None)
+    if version is None:
+        issue = error("not-found", f"Version {version_id[:20]} of {resource_type}/{resource_id[:64]} is not held.")
+        return responses.outcome_response(request, [issue], 404)
+    [resource] = history.as_read(resource_type, item, patient, [version])
+    return responses.fhir_response(request, resource, **_version_headers(resource))
+
+
+@_fhir_view(["GET"])
+def everything(request, patient_id):
+    """Patient/$everything: the patient and every visible item, paginated across types; `_since`, `_type`,
+    `_count` (search.EVERYTHING_PARAMS). The Patient always comes."""
+    refused = _reader(request)
+    if refused:
+        return refused
+    try:
+        query = searching.parse_everything(request.GET, is_lenient=searching.lenient(request))
+    except searching.Invalid as exc:
+        return responses.outcome_response(request, [exc.issue], 400)
+    try:
         patient, decision = get_patient_for(request, patient_id, page="fhir:everything")
     except RecordAccessDenied:
         return responses.record_not_available(request)
-    offset, count = read.paging(request.GET)
-    lists = [("Patient", Patient.objects.filter(pk=patient.pk).select_related("registered_gp"))]
-    lists += [(kind, rows) for kind in read.SEARCHABLE for rows in read.resources_of(kind, patient, decision)]
-    page = read.page_of(lists, offset=offset, count=count)
-    return responses.searchset(request, page, read.resources(page.items, patient), _base_url(request))
+    kinds = [kind for kind in read.SEARCHABLE if query.types is None or kind in query.types]
+    lists = query.filter([(kind, rows) for kind in kinds for rows in read.resources_of(kind, patient, decision)])
+    lists.insert(0, ("Patient", Patient.objects.filter(pk=patient.pk).select_related("registered_gp")))
+    page = read.page_of(lists, offset=query.offset, count=query.count)
+    resources = read.resources(page.items, patient)
+    return responses.searchset(
+        request, page, resources, _base_url(request), applied=query.applied, outcomes=query.warnings
+    )
 
 
 @login_not_required

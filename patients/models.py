@@ -214,6 +214,18 @@ class Appointment(RecordEntry):
         return f"{self.service} on {self.effective_at:%d %b %Y}"
 
 
+class VerificationStatus(models.TextChoices):
+    """FHIR's verificationStatus of a condition or allergy, as the source sent it ("" where it sent none).
+    Entered-in-error is not one of them: such an entry is withdrawn (`entered_in_error`)."""
+
+    UNCONFIRMED = "unconfirmed", "Unconfirmed"
+    PROVISIONAL = "provisional", "Provisional"
+    DIFFERENTIAL = "differential", "Differential"
+    CONFIRMED = "confirmed", "Confirmed"
+    REFUTED = "refuted", "Refuted"
+    NOT_RECORDED = "", "Not recorded"
+
+
 @register(Category.CONDITIONS)
 class Condition(RecordEntry, Coding):
     class Status(models.TextChoices):
@@ -223,6 +235,16 @@ class Condition(RecordEntry, Coding):
 
     name = models.CharField(max_length=300)
     clinical_status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    verification_status = models.CharField(
+        max_length=20, choices=VerificationStatus.choices, blank=True, default="", db_default=""
+    )
+    condition_category = models.CharField(
+        max_length=100,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="Condition.category's code as sent: problem-list-item, encounter-diagnosis, ...",
+    )
     resolved_on = models.DateField(null=True, blank=True)
     notes = models.TextField(blank=True)
 
@@ -301,6 +323,9 @@ class Allergy(RecordEntry, Coding):
     severity = models.CharField(max_length=20, choices=Severity.choices, blank=True, default=Severity.UNKNOWN)
     clinical_status = models.CharField(
         max_length=20, choices=ClinicalStatus.choices, blank=True, default=ClinicalStatus.UNKNOWN, db_default=""
+    )
+    verification_status = models.CharField(
+        max_length=20, choices=VerificationStatus.choices, blank=True, default="", db_default=""
     )
 
     class Meta(RecordEntry.Meta):

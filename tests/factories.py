@@ -309,3 +309,15 @@ class ImmunisationFactory(EntryFactory):
 
 ENTRY_FACTORIES[patient_models.Procedure] = ProcedureFactory
 ENTRY_FACTORIES[patient_models.Immunisation] = ImmunisationFactory
+
+
+# Issue 15: HL7 v2 feeds (appended: this file is shared).
+class FeedFactory(DjangoModelFactory):
+    """A configured HL7 v2 connection: active, the supported types, refusing others; no address, certificate or
+    secret (add them per test)."""
+
+    class Meta:
+        model = "feeds.Feed"
+
+    organisation = factory.SubFactory(OrganisationFactory, kind=directory_models.Organisation.Kind.ACUTE_TRUST)
+    name = factory.Sequence(lambda n: f"Test hospital feed {n}")

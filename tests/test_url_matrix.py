@@ -446,6 +446,13 @@ IG_OPENS = {
     "patients.patient": {"changelist", "change", "history"},
     # Added beside this work (issue 11, privacy alerts): a proxy of the access log; its owner confirms.
     "sharing.privacyalert": {"changelist", "change", "history"},
+    # Added beside this work (issue 14, provenance): what partners sent, no patient data (fhirapi/admin.py).
+    "fhir.submission": {"changelist", "change", "history"},
+    # Added beside this work (issue 15, HL7 v2 feeds: feeds/admin.py): feeds and code mappings IG configure, and
+    # the queue of messages (read-only; opening one shows its raw text, patient data: an AccessEvent).
+    "feeds.feed": {"changelist", "add", "change", "history"},
+    "feeds.codemapping": {"changelist", "add", "change", "history"},
+    "feeds.message": {"changelist", "change", "history"},
 }
 # (model, view) -> class; anything not listed shows nothing of a patient.
 ADMIN_SHOWS = {
@@ -471,6 +478,8 @@ ADMIN_SHOWS = {
     ("sharing.privacyalert", "changelist"): ADMIN_NAMES,
     ("sharing.privacyalert", "change"): ADMIN_NAMES,
     ("sharing.privacyalert", "history"): ADMIN_NAMES,
+    ("feeds.message", "change"): ADMIN_DETAILS,  # the raw message: page "admin:hl7-message"
+    ("feeds.message", "changelist"): ADMIN_NAMES,  # opens on what needs action (the world's message is applied)
 }
 # The admin's own pages (not a model's): the status IG get on a GET, and what of a patient they show.
 ADMIN_SITE = {
@@ -509,6 +518,7 @@ def admin_world(patient, full_record, clinician, clinician_other_org, ig_user, o
 
     from directory import actions as directory_actions
     from directory.models import Region
+    from fhirapi.models import Submission
     from optout import actions as optout_actions
     from optout.models import RegionalProcess
 
@@ -528,8 +538,29 @@ def admin_world(patient, full_record, clinician, clinician_other_org, ig_user, o
     assert objection.postcode != patient.postcode
     RegionalProcess.objects.get_or_create(region=Region.SEL, defaults={"title": "South east London", "body": "."})
     directory_actions.create_api_token(by=None, name="GP feed", organisation=organisation)
+    Submission.objects.create(organisation=organisation, received_at=timezone.now(), endpoint="POST /fhir/")
     EmailAddress.objects.get_or_create(user=ig_user, email=ig_user.email, defaults={"verified": True})
+    _hl7_feed_world(patient, organisation)
     return {"patient": patient, "objection": objection, "grant": grant, "ig_user": ig_user}
+
+
+def _hl7_feed_world(patient, organisation):
+    """A feed, a code mapping and an applied ADT message about `patient` (issue 15, feeds/admin.py)."""
+    from feeds.models import CodeMapping, Feed, Message
+
+    feed = Feed.objects.create(organisation=organisation, name="Hospital PAS")
+    CodeMapping.objects.create(organisation=organisation, local_code="HB", system="http://loinc.org", code="718-7")
+    raw = f"MSH|^~\\&|PAS|H|||20240301||ADT^A01|URL-1|P|2.4\rPID|1||H1^^^H^MR~{patient.nhs_number}^^^NHS^NH"
+    Message.objects.create(
+        feed=feed,
+        organisation=organisation,
+        received_at=timezone.now(),
+        raw=raw,
+        control_id="URL-1",
+        message_type="ADT^A01",
+        status=Message.Status.APPLIED,
+        patient=patient,
+    )
 
 
 def admin_cases(world):
@@ -672,6 +703,7 @@ def test_finding_1_every_admin_url_ig_reach_writes_an_access_event_exactly_when_
         "admin:patient-picker",
         "admin:break-glass-review",
         "admin:objection-match",
+        "admin:hl7-message",
     }
 
 

@@ -1,17 +1,21 @@
 """AllergyIntolerance -> Allergy. Onset (onset[x]) and recorded (recordedDate) kept apart."""
 
 from patients.categories import Category
-from patients.models import Allergy
+from patients.models import Allergy, VerificationStatus
 
 from ..context import Unmappable
 from ..outcome import error
 from ..registry import builds, maps, reads
 from ..serialise import concept, patient_reference
 from .common import code_of, codes_in, codings_of, entry_fields, first, period_start, text_of, texts_of, to_datetime
+from .conditions import verification_of, verification_status
 
 SEVERITY_ORDER = ["mild", "moderate", "severe"]
 WITHDRAWN = {"entered-in-error", "refuted"}
 CLINICAL_STATUSES = {status.value for status in Allergy.ClinicalStatus if status.value}
+VERIFICATION_SYSTEM = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
+# AllergyIntolerance's verification statuses (FHIR R4): unconfirmed, confirmed (refuted, entered-in-error: withdrawn).
+VERIFICATION_STATUSES = {VerificationStatus.UNCONFIRMED, VerificationStatus.CONFIRMED, VerificationStatus.REFUTED}
 
 
 @maps("AllergyIntolerance")
@@ -40,6 +44,7 @@ def map_allergy(resource, ctx):
         "reaction": ", ".join(text for r in reactions for text in texts_of(r.manifestation)),
         "severity": max(severities, key=SEVERITY_ORDER.index) if severities else Allergy.Severity.UNKNOWN,
         "clinical_status": status if (status := code_of(resource.clinicalStatus)[1]) in CLINICAL_STATUSES else "",
+        "verification_status": verification_of(resource.verificationStatus, VERIFICATION_STATUSES),
     }
 
 
@@ -56,6 +61,7 @@ def allergy(entry: Allergy) -> dict:
     return {
         "resourceType": "AllergyIntolerance",
         "clinicalStatus": {"coding": [clinical_status]} if status else None,
+        "verificationStatus": verification_status(entry, VERIFICATION_SYSTEM),
         "code": concept(entry, entry.substance),
         "patient": patient_reference(entry.patient_id),
         "onsetDateTime": entry.effective_at,

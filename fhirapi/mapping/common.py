@@ -116,6 +116,18 @@ def is_sensitive(resource) -> bool:
     )
 
 
+def labelled_sensitive(json: dict) -> bool:
+    """A kept resource's own meta.security (its JSON) says restricted or very restricted, as `is_sensitive`."""
+    meta = json.get("meta") if isinstance(json, dict) else None
+    labels = meta.get("security") if isinstance(meta, dict) else None
+    return any(
+        isinstance(label, dict)
+        and label.get("system") == CONFIDENTIALITY
+        and label.get("code") in SENSITIVE_CONFIDENTIALITY
+        for label in labels or []
+    )
+
+
 def last_updated(resource) -> datetime.datetime | None:
     return to_datetime(resource.meta.lastUpdated) if resource.meta else None
 

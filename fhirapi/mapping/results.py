@@ -32,7 +32,7 @@ from patients.categories import Category
 from patients.models import Observation, Result
 
 from ..context import Unmappable
-from ..models import ResultLink
+from ..models import ReceivedResource, ResultLink
 from ..outcome import error, information, warning
 from ..registry import builds, reads
 from ..serialise import REPORT_STATUSES, concept, patient_reference
@@ -44,6 +44,7 @@ from .common import (
     entry_fields,
     first,
     is_sensitive,
+    labelled_sensitive,
     last_updated,
     period_start,
     text_of,
@@ -418,6 +419,7 @@ class _Import:
         sent = {parent: children for parent, children in sent.items() if not self._stale(parent)}
         self.links = Links({link for link in stored if link[0] not in sent} | {(p, c) for p in sent for c in sent[p]})
         planned = self._plan()
+        self._sensitive_members(planned)
         # Links are kept for the reports and panels stored, not for those refused.
         sent = {
             parent: children for parent, children in sent.items() if parent in self.result_rows or parent in planned
@@ -480,6 +482,31 @@ class _Import:
             planned[key] = (owner, rows, patient_id, observation_effective(resource))
         return planned
 
+    def _sensitive_members(self, planned) -> None:
+        """A report (or panel) holding a value labelled restricted is itself restricted: a value's visibility
+        follows its Result's, so an unlabelled report would otherwise show a restricted value to every partner
+        (H-11). Its members' labels are those sent now, else those of their latest kept versions, so the report
+        stays restricted when it is sent again alone; a Result already held is updated in place."""
+        labelled = {key for key in planned if is_sensitive(self.observations[key].entry.resource)}
+        earlier = {
+            key
+            for key in self.links.parents
+            if key not in self.observations and any(self.links.top(key) == owner for owner in self.result_rows)
+        }
+        if earlier:
+            kept = ReceivedResource.objects.newest(
+                (self.organisation.pk, "Observation", key.removeprefix(PANEL)) for key in earlier
+            )
+            labelled |= {
+                f"{PANEL}{row.resource_id}" for row in kept.only("resource_id", "json") if labelled_sensitive(row.json)
+            }
+        owners = {self.links.top(key) for key in labelled} - labelled
+        for owner in owners & set(self.result_rows):
+            self.result_rows[owner]["sensitive"] = True
+        held = [self.held[owner]["pk"] for owner in owners - set(self.result_rows) if owner in self.held]
+        if held:
+            Result.objects.filter(any_of("pk", held), sensitive=False).update(sensitive=True)
+
     def _move_held(self, keys: set[str]) -> set[str]:
         """Values sent before their report or panel was known move under their top-most owner, now held."""
         observation_keys = {key for key in keys if key.startswith(PANEL)}
@@ -519,7 +546,11 @@ class _Import:
             if owner not in self.results:
                 outcome.reject(error("not-found", f"The report {owner} for this observation was not stored."))
                 continue
-            if key in statuses and statuses[key].stale:
+            # An older copy than the one held, of the observation or of the report it is sent in, changes none of
+            # the values: a late-arriving preliminary report never overwrites the final's results (H-14).
+            if (key in statuses and statuses[key].stale) or (
+                owner in statuses and statuses[owner].stale and owner in self.reports
+            ):
                 outcome.finish(UNCHANGED, stale=True)
                 continue
             new = [

@@ -209,3 +209,25 @@ def test_a_member_a_later_report_version_drops_stands_alone_once_it_is_sent_agai
 def send_resource(resource, sender) -> str:
     [outcome] = import_json(resource, sender).outcomes
     return outcome.status
+
+
+def test_an_older_report_sent_with_its_values_changes_none_of_the_values_held(sender):
+    """A preliminary report arriving after its final (an older meta.lastUpdated), its values in the same bundle:
+    the final's values stay. Before, the report was kept but the values inside it were replaced by the older ones."""
+    import_bytes(example(RICHARD_SMITH), sender)
+    report = example_resource(FILES[REPORT])
+    white = example_resource(FILES[WHITE])
+    final = {
+        **report,
+        "status": "final",
+        "meta": {"lastUpdated": "2024-02-01T00:00:00Z"},
+        "result": [{"reference": WHITE}],
+    }
+    preliminary = {**final, "status": "preliminary", "meta": {"lastUpdated": "2024-01-01T00:00:00Z"}}
+    older_white = {**white, "valueQuantity": {**white["valueQuantity"], "value": 99.9}}
+    import_json(bundle("transaction", final, white), sender)
+    late = import_json(bundle("transaction", preliminary, older_white), sender)
+    assert late.outcomes[0].stale
+    held_report = Result.objects.get(source_id=REPORT)
+    assert held_report.status == "final"
+    assert [o.value for o in held_report.observations.all()] == [Decimal("11.2")]
