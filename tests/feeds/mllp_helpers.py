@@ -23,6 +23,25 @@ def field(ack: str, segment: str, number: int) -> str:
     return pipeline_helpers.segments_of(ack)[segment][number]
 
 
+def run_async(coroutine):
+    """asyncio.run in a thread of its own: a Playwright browser test earlier on this worker leaves an event loop
+    running in the main thread, where asyncio.run refuses to start (CI runs the browser journeys beside these)."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+@contextlib.contextmanager
+def main_thread_free_of_event_loops():
+    """For code that must own the main thread's event loop (the command's loop installs signal handlers, which
+    only the main thread may): the loop a Playwright test left marked as running here is set aside meanwhile."""
+    left = asyncio.events._get_running_loop()
+    asyncio.events._set_running_loop(None)
+    try:
+        yield
+    finally:
+        asyncio.events._set_running_loop(left)
+
+
 def frame(message: str | bytes) -> bytes:
     return START + (message.encode() if isinstance(message, str) else message) + END
 
@@ -86,7 +105,7 @@ async def conversation(port: int, messages, *, acks_each: int = 1, **connect) ->
 
 def send(port: int, *messages, acks_each: int = 1, **connect) -> list[str]:
     """The first ACK each message got (or all of them, acks_each > 1: flattened)."""
-    answers = asyncio.run(conversation(port, messages, acks_each=acks_each, **connect))
+    answers = run_async(conversation(port, messages, acks_each=acks_each, **connect))
     return [ack for each in answers for ack in each]
 
 
@@ -107,7 +126,7 @@ def raw_exchange(port: int, data: bytes) -> bytes:
         finally:
             await close(writer)
 
-    return asyncio.run(go())
+    return run_async(go())
 
 
 def still_answers(port: int) -> None:

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from feeds.models import Feed
 from tests.feeds import pipeline_helpers
-from tests.feeds.mllp_helpers import WAIT, close, frame, serving, still_answers
+from tests.feeds.mllp_helpers import WAIT, close, frame, run_async, serving, still_answers
 
 _COMMON = {
     "deadline": None,
@@ -200,7 +200,7 @@ def test_fuzz_every_frame_is_answered_or_the_connection_closed_for_framing(fuzz_
         @given(content=frames)
         @example(content=b"MSH|^~\\&||EPIC|UCLH|CARERECORD|LCR|20240301101500|0")  # MSH-9 with no event component
         def check(content):
-            acks, answered = asyncio.run(exchange(server.port, content))
+            acks, answered = run_async(exchange(server.port, content))
             codes = [well_formed(ack) for ack in acks]
             event(f"answered {'/'.join(codes) or 'nothing'}")
             assert len(acks) <= 2  # a commit ACK and an application ACK at most

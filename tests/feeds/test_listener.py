@@ -28,8 +28,10 @@ from tests.feeds.mllp_helpers import (
     conversation,
     field,
     frame,
+    main_thread_free_of_event_loops,
     on,
     raw_exchange,
+    run_async,
     send,
     serving,
     still_answers,
@@ -139,7 +141,7 @@ def test_enhanced_mode_asking_for_nothing_gets_nothing_and_the_next_message_is_a
         await close(writer)
         return ack
 
-    ack = asyncio.run(go())
+    ack = run_async(go())
     assert field(ack, "MSA", 2) == "ORIG-1"  # the first asked for no ACK, and got none
     assert set(Message.objects.values_list("control_id", flat=True)) == {"ENH-NE", "ORIG-1"}
 
@@ -187,7 +189,7 @@ def test_two_connections_at_once_one_stalled_mid_frame(listen, feed, stub_conver
         await close(writer)
         return others, block.decode()
 
-    others, slow_ack = asyncio.run(go())
+    others, slow_ack = run_async(go())
     assert [field(ack[0], "MSA", 2) for ack in others[0]] == ["FAST-0", "FAST-1", "FAST-2"]
     assert [field(ack[0], "MSA", 2) for ack in others[1]] == ["ALSO-0", "ALSO-1", "ALSO-2"]
     assert field(slow_ack.strip("\x0b\x1c\r"), "MSA", 2) == "SLOW-1"
@@ -207,7 +209,7 @@ def test_a_stalled_frame_is_closed_after_the_timeout_and_nothing_of_it_kept(list
         await close(writer)
         return meanwhile, closed_with
 
-    meanwhile, closed_with = asyncio.run(go())
+    meanwhile, closed_with = run_async(go())
     assert field(meanwhile[0][0], "MSA", 1) == "AA"
     assert closed_with == b""  # no ACK: the engine still holds the message and sends it again
     assert list(Message.objects.values_list("control_id", flat=True)) == ["MEANWHILE"]
@@ -230,7 +232,7 @@ def test_a_connection_idle_between_messages_stays_open(listen, feed, stub_conver
         await close(writer)
         return first.decode(), second.decode()
 
-    first, second = asyncio.run(go())
+    first, second = run_async(go())
     assert (field(first, "MSA", 2), field(second, "MSA", 2)) == ("BEFORE", "AFTER")
 
 
@@ -250,7 +252,7 @@ def test_line_breaks_between_frames_are_ignored(listen, feed, stub_converter):
         await close(writer)
         return [ack.decode().strip("\x0b\x1c\r") for ack in acks]
 
-    assert [field(ack, "MSA", 2) for ack in asyncio.run(go())] == ["LF-1", "LF-2", "LF-3"]
+    assert [field(ack, "MSA", 2) for ack in run_async(go())] == ["LF-1", "LF-2", "LF-3"]
 
 
 @pytest.mark.hazard("H-18")
@@ -290,7 +292,7 @@ def test_a_frame_cut_off_by_the_peer_leaves_nothing(listen, feed, stub_converter
         await close(writer)
         await writer.wait_closed()
 
-    asyncio.run(go())
+    run_async(go())
     still_answers(server.port)
     assert list(Message.objects.values_list("control_id", flat=True)) == ["STILL-THERE"]
 
@@ -310,7 +312,7 @@ def test_an_unknown_peer_is_refused_and_nothing_kept(listen, feed):
         await close(writer)
         return ack, closed_with
 
-    ack, closed_with = asyncio.run(go())
+    ack, closed_with = run_async(go())
     assert (field(ack, "MSA", 1), field(ack, "MSA", 2)) == ("AR", "WHO-1")
     assert "No configured feed" in ack
     assert closed_with == b""
@@ -345,7 +347,7 @@ def test_a_message_that_could_not_be_taken_in_is_not_acknowledged(listen, feed, 
         await close(writer)
         return closed_with
 
-    assert asyncio.run(go()) == b""
+    assert run_async(go()) == b""
     server.receive = None
     still_answers(server.port)
 
@@ -382,7 +384,7 @@ def test_stopping_finishes_the_message_in_flight(listen, feed, stub_converter):
             await asyncio.open_connection("127.0.0.1", server.port)
         return idle_closed, ack, closed_with
 
-    idle_closed, ack, closed_with = asyncio.run(go())
+    idle_closed, ack, closed_with = run_async(go())
     assert idle_closed == b"" and closed_with == b""
     assert field(ack, "MSA", 2) == "IN-FLIGHT"
     assert Message.objects.get().status == "applied"
@@ -490,7 +492,8 @@ def test_run_serves_until_interrupted_then_stops(feed, stub_converter):
 
     thread = threading.Thread(target=engine)
     thread.start()
-    listener_module.run(server)
+    with main_thread_free_of_event_loops():
+        listener_module.run(server)
     thread.join(WAIT)
     assert field(answers[0], "MSA", 2) == "RUN-1"
     assert server.stopping and not server.server.is_serving()
