@@ -9,6 +9,8 @@ audit and Provenance as a FHIR partner's submission (`submission`).
 
 from django.db import models
 
+from fhirapi.auth import Actor
+
 
 class Feed(models.Model):
     """One configured connection: which organisation's messages arrive over it, how the sender is recognised, and
@@ -50,6 +52,12 @@ class Feed(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.organisation_id})"
+
+
+def feed_actor(feed: Feed) -> Actor:
+    """A feed acts like a partner's API token: the audit trail names it `hl7-feed:<id>:<name>@<ODS code>` (an import
+    with no feed configured: `hl7-feed:none:...`)."""
+    return Actor(email=f"hl7-feed:{feed.pk or 'none'}:{feed.name}@{feed.organisation.ods_code}"[:254])
 
 
 class Message(models.Model):

@@ -35,7 +35,7 @@ from patients.models import SourcePatientId
 
 from . import ack, segments
 from .convert import Conversion, Held, Invalid, NotAccepted
-from .models import Feed, Message
+from .models import Feed, Message, feed_actor
 
 logger = logging.getLogger(__name__)
 Status = Message.Status
@@ -95,14 +95,6 @@ def secret_matches(feed: Feed, sent: str) -> bool:
     if not feed.shared_secret_hash:
         return True
     return hmac.compare_digest(hash_secret(sent or ""), feed.shared_secret_hash)
-
-
-def feed_actor(feed: Feed):
-    """A feed acts like a partner's API token: the audit trail names it `hl7-feed:<id>:<name>@<ODS code>` (an import
-    with no feed configured: `hl7-feed:none:...`)."""
-    from fhirapi.auth import Actor
-
-    return Actor(email=f"hl7-feed:{feed.pk or 'none'}:{feed.name}@{feed.organisation.ods_code}"[:254])
 
 
 def accepted_types(feed: Feed) -> set[str]:

@@ -121,7 +121,7 @@ def as_read(resource_type: str, item, patient, versions: list[ReceivedResource])
     if not versions:
         return []
     organisation = item.result.source_organisation if isinstance(item, Observation) else item.source_organisation
-    resolver = read._Resolver(patient, versions)
+    resolver = read.Resolver(patient, versions)
     resource_id = read.our_id(item, resource_type)
     out = [
         serialise.stored(
@@ -154,7 +154,7 @@ def _link_attachments(letter, resources: list) -> None:
             for extension in content.attachment.extension or []
             if extension.url == KEPT_CONTENT
         }
-        read._link(resource, [row for row in rows if row["sha256"] in shas])
+        read.link_attachments(resource, [row for row in rows if row["sha256"] in shas])
 
 
 def response_of(received: ReceivedResource) -> dict:

@@ -236,12 +236,12 @@ def resources_of(resource_type: str, patient: Patient, decision: Decision) -> li
 
 # Our ids: a bigint primary key (at most 18 ASCII digits: str.isdigit() alone accepts "²" and "٣"), prefixed
 # with its table's name where the type is read from a second table.
-_OUR_ID = re.compile(r"(?:(?P<table>[a-z]{1,30})-)?(?P<pk>[0-9]{1,18})")
+OUR_ID = re.compile(r"(?:(?P<table>[a-z]{1,30})-)?(?P<pk>[0-9]{1,18})")
 
 
 def find_entry(resource_type: str, resource_id: str):
     """The item behind "<type>/<id>" (any patient's: the caller decides access on its patient), or None."""
-    match = _OUR_ID.fullmatch(resource_id)
+    match = OUR_ID.fullmatch(resource_id)
     if resource_type not in SEARCHABLE or match is None:
         return None
     models = {home_model(resource_type)}
@@ -378,7 +378,7 @@ def resources(items: list[tuple[str, object]], patient: Patient) -> list:
         (row.organisation_id, row.resource_type, row.resource_id): row
         for row in ReceivedResource.objects.newest(key for key in keys.values() if key)
     }
-    resolver = _Resolver(patient, list(kept.values()))
+    resolver = Resolver(patient, list(kept.values()))
     readings = _readings([item for resource_type, item in items if keys[resource_type, item] not in kept])
     out = []
     for resource_type, item in items:
@@ -420,7 +420,7 @@ def _readings(items) -> dict[tuple, list[Observation]]:
     return readings
 
 
-class _Resolver:
+class Resolver:
     """What the references in a page's kept resources point at here, looked up for the whole page at once.
 
     A reference carerecord can follow ("Patient/abc", a Bundle's urn:uuid the import resolved, "Condition/x" of
@@ -564,7 +564,7 @@ class _Resolver:
 
 def find_attachment(resource_id: str):
     """The attachment behind "Binary/<id>" (any patient's: the caller decides access on its patient), or None."""
-    match = _OUR_ID.fullmatch(resource_id)
+    match = OUR_ID.fullmatch(resource_id)
     if match is None or match["table"]:
         return None
     return LetterAttachment.objects.filter(pk=match["pk"]).only("pk", "patient_id").first()
@@ -615,10 +615,10 @@ def _link_attachments(items: list[tuple[str, object]], out: list) -> None:
     for row in rows.values("pk", "letter_id", "sha256", "content_type", "title", "size"):
         held[row["letter_id"]].append(row)
     for index, item in letters.items():
-        _link(out[index], held.get(item.pk, []))
+        link_attachments(out[index], held.get(item.pk, []))
 
 
-def _link(resource, rows: list[dict]) -> None:
+def link_attachments(resource, rows: list[dict]) -> None:
     by_sha = {row["sha256"]: row for row in rows}
     linked = set()
     for content in resource.content or []:

@@ -11,7 +11,7 @@ refers to it).
 
 On the way out, a stored resource's references are rewritten (`rewrite`) by the read API's resolver: to
 carerecord's ids where carerecord holds what they point at, else kept as what they say without the sender's
-address (read.py, `_Resolver`).
+address (read.py, `Resolver`).
 """
 
 import re

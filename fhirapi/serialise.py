@@ -192,7 +192,7 @@ def entry(item) -> object:
 
 def stored(item, received, *, resource_id: str, organisation, replace) -> object:
     """The resource `item` came from, as its source sent it (`received`, the latest version kept), with
-    carerecord's id and meta, its references rewritten by `replace` (read._Resolver), and the sender's id kept
+    carerecord's id and meta, its references rewritten by `replace` (read.Resolver), and the sender's id kept
     as an identifier naming the sender."""
     data = rewrite(received.json, replace)
     sender_id = data.get("id")

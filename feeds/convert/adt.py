@@ -29,7 +29,6 @@ from django.db import transaction
 
 from audit.names import Action
 from audit.writers import audit
-from fhirapi.auth import Actor
 from fhirapi.mapping.appointments import ADMISSION_CLASSES
 from fhirapi.models import ReceivedResource
 from fhirapi.references import sender_system
@@ -37,6 +36,7 @@ from fhirapi.systems import ENCOUNTER_CLASS, ODS_CODE
 from patients.models import Patient, SourcePatientId
 
 from .. import segments
+from ..models import feed_actor
 from . import Conversion, Held, Invalid, NotAccepted
 from .patient import _escape, fhir_id, is_nhs_number_identifier, local_fhir_id, local_id_of, subject_of
 
@@ -498,9 +498,3 @@ def _repoint(prior_ids: list[str], subject):
             )
 
     return after
-
-
-def feed_actor(feed) -> Actor:
-    """The feed as the audit trail names it, `hl7-feed:<id>:<name>@<ODS code>` — as feeds.receive.feed_actor does
-    (not imported from there: the pipeline imports the converters' package, so the converters may not import it)."""
-    return Actor(email=f"hl7-feed:{feed.pk or 'none'}:{feed.name}@{feed.organisation.ods_code}"[:254])

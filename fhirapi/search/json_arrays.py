@@ -1,5 +1,6 @@
 """Matching inside JSON arrays (codings, identifiers) on PostgreSQL and SQLite alike."""
 
+from django.db import NotSupportedError
 from django.db.models import (
     BooleanField,
     Expression,
@@ -33,7 +34,8 @@ class JsonArrayHas(Expression):
         (self.column,) = exprs
 
     def as_sql(self, compiler, connection):
-        raise NotImplementedError(f"JsonArrayHas is for PostgreSQL and SQLite, not {connection.vendor}")
+        """carerecord runs on PostgreSQL and SQLite (as_postgresql, as_sqlite); any other backend is refused."""
+        raise NotSupportedError(f"JSON array search is written for PostgreSQL and SQLite, not {connection.vendor}")
 
     @staticmethod
     def _steps(path):

@@ -2,6 +2,8 @@
 resource given back says: the kept resource's JSON for an entry received as FHIR, else the columns its builder
 writes out."""
 
+import abc
+
 from django.db.models import (
     Case,
     DateTimeField,
@@ -99,7 +101,9 @@ def kept_or_built(resource_type: str, model, kept_condition: Q | None, built: Q 
 # --- matchers: one criterion (OR of its comma values) on one of a type's querysets ---------------------------
 
 
-class Matcher:
+class Matcher(abc.ABC):
+    """One kind of criterion: how its values parse, and the Q one value means on one of a type's querysets."""
+
     kind = "token"
     modifiers: tuple[str, ...] = ()
     supports_missing = False
@@ -113,8 +117,9 @@ class Matcher:
             any_of |= self.one(resource_type, model, value)
         return ~any_of if modifier == "not" else any_of
 
-    def one(self, resource_type, model, value) -> Q:  # pragma: no cover - every matcher defines it
-        raise NotImplementedError
+    @abc.abstractmethod
+    def one(self, resource_type, model, value) -> Q:
+        """The rows one value matches (the values of a criterion are ORed by `q`)."""
 
 
 class TokenMatcher(Matcher):
@@ -324,7 +329,7 @@ class Ids(TokenMatcher):
         return text
 
     def one(self, resource_type, model, value):
-        match = read._OUR_ID.fullmatch(value)
+        match = read.OUR_ID.fullmatch(value)
         if match is None:
             return Q(pk__in=[])
         home = read.home_model(resource_type) is model
