@@ -95,7 +95,9 @@ def kind_of(name, route, callback):
     if name.startswith("admin:"):
         return "admin"
     if name.startswith("fhir:"):
-        return "fhir"  # token or session auth, OperationOutcome answers: tests/sharing/fhir/ covers every route
+        # Token or session auth, OperationOutcome answers: tests/fhirapi/ covers every route (test_api_read,
+        # test_read_routes_refused, test_history, test_search_types).
+        return "fhir"
     if callback.__module__.startswith("allauth."):
         return "auth"
     if name in CLASSIFIED:
