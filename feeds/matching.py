@@ -48,6 +48,7 @@ class Match:
 
     patient_id: object = None
     nhs_number: str = ""
+    known: bool = False  # the message's first local identifier already stood for this patient (nothing to learn)
 
 
 def match(identity: Identity, organisation) -> Match:
@@ -56,15 +57,16 @@ def match(identity: Identity, organisation) -> Match:
     linked = {row["patient_id"]: row for row in links.values()}
     if len(linked) > 1:
         _hold(identity, f"{_names(links)} stand for different patients here")
+    known = f"Patient/{identity.local_id}" in links
     if identity.nhs_number:
-        return Match(_by_nhs_number(identity, next(iter(linked.values()), None)), identity.nhs_number)
+        return Match(_by_nhs_number(identity, next(iter(linked.values()), None)), identity.nhs_number, known)
     if not identity.local_ids:
         _hold(identity, "no NHS number and no local identifier (PID-3): a patient is never matched on name alone")
     if not linked:
         _hold(identity, f"{_names(links, identity.local_ids)} not known and no NHS number")
     row = next(iter(linked.values()))
     _confirm_birth_date(identity, row["patient__date_of_birth"], _names(links))
-    return Match(row["patient_id"], row["patient__nhs_number"])
+    return Match(row["patient_id"], row["patient__nhs_number"], known)
 
 
 def _by_nhs_number(identity: Identity, link: dict | None):

@@ -83,6 +83,7 @@ class _Result:
     local_id: str = ""
     patient_id: object = None
     submission: object = None
+    learns: bool = False
 
 
 def hash_secret(secret: str) -> str:
@@ -187,7 +188,7 @@ def process(row: Message, *, feed: Feed | None, now=None, endpoint: str = "mllp"
     else:
         _finish(row, result, feed=feed, now=now)
     reply = Reply(ack.acknowledgements(sent, result.answer, now=now), row, result.answer.code, result.status)
-    if cascade and result.status == Status.APPLIED and result.local_id:
+    if cascade and result.status == Status.APPLIED and result.local_id and result.learns:
         reply.retried = retry_held(row, feed=feed, now=now)
     return reply
 
@@ -315,6 +316,7 @@ def _apply(conversion: Conversion, row: Message, *, feed: Feed, header, now, end
                 local_id=conversion.local_id,
                 patient_id=patient_id,
                 submission=report.submission,
+                learns=conversion.learns,
             )
             _finish(row, result, feed=feed, now=now)
             return result

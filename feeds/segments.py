@@ -12,6 +12,7 @@ second repetition of PID-3, component 4; `"OBX[3].5"` the third OBX's field 5; `
 
 import contextlib
 import datetime
+import functools
 import re
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
@@ -131,9 +132,11 @@ def _leaf(node, index: int):
     return node[index - 1] if index <= len(node) else None
 
 
-def _path(path: str) -> tuple[str, int, list[tuple[int, int]]]:
-    """ "PID[2].3[2].4.1" -> ("PID", 2, [(3, 2), (4, 1), (1, 1)]): segment, its occurrence, then each position with
-    its repetition (only a field repeats)."""
+@functools.lru_cache(maxsize=4096)
+def _path(path: str) -> tuple[str, int, tuple[tuple[int, int], ...]]:
+    """ "PID[2].3[2].4.1" -> ("PID", 2, ((3, 2), (4, 1), (1, 1))): segment, its occurrence, then each position with
+    its repetition (only a field repeats). Cached: converters read the same few paths of every message (the
+    bench's profile showed this parse among the hottest functions)."""
     parts = path.strip().replace("-", ".").split(".")
     name, occurrence = "", 1
     head = _POSITION_OR_SEGMENT.match(parts[0])
@@ -146,7 +149,7 @@ def _path(path: str) -> tuple[str, int, list[tuple[int, int]]]:
         if not found:
             raise ValueError(f"not an HL7 path: {path!r}")
         positions.append((int(found["n"]), int(found["rep"] or 1)))
-    return name, occurrence, positions
+    return name, occurrence, tuple(positions)
 
 
 def _locate(where, path: str):

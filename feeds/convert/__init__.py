@@ -23,6 +23,9 @@ class Conversion:
     origins: dict[int, str] = field(default_factory=dict)
     local_id: str = ""
     patient_id: object = None
+    # Applied, the message links local_id to its patient for the first time: the messages held for that local
+    # identifier are retried (receive.retry_held). False when it was linked already, which spares the lookup.
+    learns: bool = True
     # Work the converter asks the pipeline to do in the same transaction after the import (an A40 merge's
     # re-pointed identifiers, a cancel's undo): callables taking (organisation, actor).
     after: list = field(default_factory=list)

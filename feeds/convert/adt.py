@@ -96,6 +96,7 @@ def convert(message, feed) -> Conversion:
         origins=origins,
         local_id=subject.local_id,
         patient_id=subject.patient_id,
+        learns=subject.learns,
     )
 
 

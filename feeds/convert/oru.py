@@ -10,8 +10,8 @@ What lands where (docs/hl7v2.md, "ORU^R01 results", has the field-by-field table
   → corrected replace, never duplicate. An OBX repeated whole inside one OBR (a sender's duplicate segment) is one
   result. Results not sent again stay as they were: a laboratory sends what changed; one is withdrawn by OBX-11 D.
 - **Order (H-14).** `meta.lastUpdated` is OBR-22 (results reported / status changed), else MSH-7. A report older
-  than the one held (a preliminary arriving after its final) is left out of the Bundle whole: fhirapi keeps the
-  newer report but would replace its values with the older ones.
+  than the one held (a preliminary arriving after its final) changes nothing: fhirapi's results mapping keeps the
+  newer report and its values (a stale report's values are not replaced), so the converter does not look.
 - **Status.** OBR-25: O/I/S registered, A/R partial, P preliminary, F final, C corrected, empty unknown, X (order
   cancelled, no results) the report withdrawn (`entered-in-error`: hidden with its values, as the record shows a
   cancelled report's earlier values otherwise). OBX-11: F (U with its value) final, C corrected, P/R/S
@@ -50,7 +50,6 @@ from hl7.util import unescape
 
 from fhirapi.references import sender_system
 from fhirapi.systems import OBSERVATION_INTERPRETATION, UCUM
-from patients.models import Result as HeldReport
 
 from .. import codes, segments
 from . import Conversion, Invalid, NotAccepted
@@ -195,17 +194,20 @@ def convert(message, feed) -> Conversion:
     for index, entry in enumerate(subject.entries()):
         origins[index] = "PID"
         entries.append(entry)
-    newer = _newer_than_held(reports, organisation)
-    for report, resources in built:
-        if report not in newer:
-            continue
+    for _report, resources in built:
         for resource, origin in resources:
             resource["subject"] = reference
             origins[len(entries)] = origin
             url = f"{resource['resourceType']}/{resource['id']}"
             entries.append({"resource": resource, "request": {"method": "PUT", "url": url}})
     bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
-    return Conversion(bundle=bundle, origins=origins, local_id=subject.local_id, patient_id=subject.patient_id)
+    return Conversion(
+        bundle=bundle,
+        origins=origins,
+        local_id=subject.local_id,
+        patient_id=subject.patient_id,
+        learns=subject.learns,
+    )
 
 
 def _sent_at(message):
@@ -507,22 +509,6 @@ def _distinct(results: list[Result]) -> list[Result]:
             seen.add(fingerprint)
             kept.append(result)
     return kept
-
-
-def _newer_than_held(reports: list[_Report], organisation) -> list[_Report]:
-    """The reports not older (meta.lastUpdated) than the copy held: one query."""
-    stamped = [f"DiagnosticReport/{report.id}" for report in reports if report.stamp]
-    held = dict(
-        HeldReport.objects.filter(source_organisation=organisation, source_id__in=stamped).values_list(
-            "source_id", "source_updated_at"
-        )
-    )
-    newer = []
-    for report in reports:
-        stamp = held.get(f"DiagnosticReport/{report.id}")
-        if not (report.stamp and stamp and report.stamp < stamp):
-            newer.append(report)
-    return newer
 
 
 # --- values -----------------------------------------------------------------------------------------------------

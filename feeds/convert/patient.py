@@ -54,6 +54,7 @@ class Subject:
     nhs_number: str = ""
     resources: list[dict] = field(default_factory=list)
     local_ids: tuple[str, ...] = ()
+    learns: bool = False  # applied, this message links a local identifier not linked before
 
     @property
     def resource(self) -> dict | None:
@@ -97,6 +98,7 @@ def subject_of(message, feed) -> Subject:
         nhs_number=found.nhs_number,
         resources=resources,
         local_ids=identity.local_ids,
+        learns=bool(identity.local_id) and not found.known,
     )
 
 

@@ -307,11 +307,11 @@ def test_an_older_report_arriving_late_changes_nothing(feed):
     preliminary = message(
         obr(status="P", reported="202403011000"), obx(1, "NM", "HB^Haemoglobin^Winpath", "101", "g/L", status="P")
     )
-    conversion = convert(preliminary, feed)
-    kinds = [entry["resource"]["resourceType"] for entry in conversion.bundle["entry"]]
-    assert kinds == ["Patient"]  # the report and its values left out: the final is newer
-    apply(preliminary, feed)
+    kept = ReceivedResource.objects.count()
+    late = apply(preliminary, feed)
+    assert statuses(late)["DiagnosticReport"] == {"unchanged"}
     assert (Result.objects.get().status, only_value(code="HB").value) == ("final", Decimal("102"))
+    assert ReceivedResource.objects.count() == kept  # not kept as a newer version either
 
 
 @pytest.mark.hazard("H-14")
