@@ -6,7 +6,7 @@ PORT ?= 8000
 BENCH_SCALE ?= default
 FAULT ?= 0
 
-.PHONY: run test check install migrate seed serve clean bench loadtest fuzz production-recipe safety-report
+.PHONY: run test check install migrate seed serve clean bench loadtest fuzz production-recipe safety-report sso-provider
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,8 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 # The second real FHIR client of the live-server tests (tests/fhirapi/test_fhir_kit_client.py): npm's
-# fhir-kit-client, exactly as tests/js/package-lock.json pins it; again whenever the lock is newer than the stamp.
+# fhir-kit-client, and the test OpenID provider's oidc-provider (tests/js/oidc/), exactly as
+# tests/js/package-lock.json pins them; again whenever the lock is newer than the stamp.
 JS := tests/js
 $(JS)/node_modules/.installed: $(JS)/package-lock.json
 	npm ci --prefix $(JS) --ignore-scripts --no-audit --no-fund --loglevel=error
@@ -36,6 +37,11 @@ seed: migrate
 
 run: seed
 	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+
+# The bundled test OpenID provider (tests/js/oidc/: npm's oidc-provider, CIS2-shaped claims) on 127.0.0.1:9000, its
+# users the demo accounts, for the demo's single sign-on; .env needs the SSO_* lines in tests/js/oidc/README.md.
+sso-provider: install
+	$(BIN)/python manage.py sso_demo_accounts --output .sso-demo.json && node $(JS)/oidc/provider.mjs --config .sso-demo.json
 
 # The whole suite on TEST_WORKERS processes (pytest-xdist; one per core here) with branch coverage; below the
 # floor in pyproject.toml ([tool.coverage.report]) it fails. No persistent connections in tests: a live server's

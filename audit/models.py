@@ -80,6 +80,11 @@ class AccessEvent(AppendOnlyModel):
     page = models.CharField(max_length=100)
     path = models.CharField(max_length=500, blank=True)
     request_id = models.CharField(max_length=64, blank=True)
+    launch = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text="Opened in context from a partner's clinical system: the partner and the launch token's id.",
+    )
 
     class Meta:
         ordering = ["-at"]

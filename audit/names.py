@@ -52,6 +52,16 @@ class Action(enum.StrEnum):
     OBJECTION_REJECTED = "objection.rejected"
     OBJECTION_WITHDRAWN = "objection.withdrawn"
     REGIONAL_PROCESS_CHANGED = "regional-process.changed"
+    # Signing in (issue 16): both ways in, local and single sign-on.
+    SIGNED_IN = "sign-in.succeeded"
+    SIGN_IN_FAILED = "sign-in.failed"  # wrong password or code, or the identity provider said no
+    SIGN_IN_REFUSED = "sign-in.refused"  # the provider vouched for someone carerecord does not let in (and why)
+    SIGNED_OUT = "sign-in.signed-out"
+    ROLE_SELECTED = "sign-in.role-selected"
+    # Launch in context from a partner's clinical system.
+    LAUNCHED = "launch.opened"
+    LAUNCH_REFUSED = "launch.refused"
+    LAUNCH_PARTNER_CHANGED = "launch.partner-changed"
     # The audit trail itself.
     AUDIT_EXPORTED = "audit.exported"
 
@@ -72,6 +82,8 @@ FAMILIES = (
     ("regional-process", "Regional opt-out process"),
     ("api-token", "API tokens"),
     ("audit", "Audit trail exports"),
+    ("sign-in", "Signing in and out"),
+    ("launch", "Launches from clinical systems"),
     # Partner systems (11B)
     ("fhir", "FHIR submissions (partner systems)"),
     ("hl7", "HL7 v2 feeds (hospital systems)"),

@@ -21,10 +21,11 @@ def audit(*, by, action: Action, target, patient_id=None, **detail):
     )
 
 
-def record_access(*, request, patient, decision, page, patient_id=None):
+def record_access(*, request, patient, decision, page, patient_id=None, launch=""):
     """Write one AccessEvent for a page that showed, or refused, a patient's record.
 
-    `decision` is the access decision (allowed, basis, reason and the viewer's professional profile)."""
+    `decision` is the access decision (allowed, basis, reason and the viewer's professional profile); `launch`
+    names the in-context launch that opened it, when one did."""
     user = request.user if getattr(request.user, "is_authenticated", False) else None
     professional = decision.professional
     return AccessEvent.objects.create(
@@ -40,6 +41,7 @@ def record_access(*, request, patient, decision, page, patient_id=None):
         page=page,
         path=request.get_full_path()[:500],
         request_id=getattr(request, "request_id", ""),
+        launch=launch[:300],
     )
 
 

@@ -22,6 +22,7 @@ from django.utils.cache import add_never_cache_headers
 
 from fhirapi.outcome import error
 from fhirapi.responses import outcome_response
+from identity.adapters import ASSURANCE_SESSION_KEY
 
 _VALID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
@@ -104,7 +105,8 @@ class SessionLimitsMiddleware:
 
 
 class RequireTOTPMiddleware:
-    """Every signed-in user sets up an authenticator app before opening anything else."""
+    """Every signed-in user sets up an authenticator app before opening anything else, unless they signed in
+    through the identity provider strongly enough (a smartcard: SSO_STRONG_ACR) that it is their second factor."""
 
     EXEMPT_PREFIXES = ("/accounts/", "/static/", "/healthz")
 
@@ -114,6 +116,7 @@ class RequireTOTPMiddleware:
     def __call__(self, request):
         if (
             request.user.is_authenticated
+            and request.session.get(ASSURANCE_SESSION_KEY) != "strong"
             and not request.path.startswith(self.EXEMPT_PREFIXES)
             and not Authenticator.objects.filter(user=request.user, type=Authenticator.Type.TOTP).exists()
         ):

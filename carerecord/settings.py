@@ -44,6 +44,8 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.mfa",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
     "guardian",
     "django_htmx",
     "csp",
@@ -58,6 +60,7 @@ INSTALLED_APPS = [
     "portal",
     "fhirapi",
     "feeds",
+    "identity",
 ]
 # The synthetic demo (seed_demo, demo_totp) is not installed in production unless asked for.
 if env.bool("DEMO", default=DEBUG):
@@ -73,6 +76,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "directory.profiles.SelectedRoleMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -124,7 +128,7 @@ LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "account_login"
 
 # django-allauth: accounts are provisioned by IG in admin; people sign in with their email address.
-ACCOUNT_ADAPTER = "directory.adapters.ProvisionedAccountAdapter"
+ACCOUNT_ADAPTER = "identity.accounts.SignInAccountAdapter"  # directory.adapters' rules + identity.stages
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_EMAIL_VERIFICATION = "none"
@@ -301,3 +305,76 @@ HL7_MAX_MESSAGE_BYTES = env.int("HL7_MAX_MESSAGE_BYTES", default=1024 * 1024)
 # HL7 v2 messages are kept as received; their raw text (patient data) is cleared after this many days by
 # `manage.py hl7_purge` (run it daily from cron). The row and what became of it stay; a held message's raw never goes.
 HL7_RAW_RETENTION_DAYS = env.int("HL7_RAW_RETENTION_DAYS", default=90)
+
+# Single sign-on (issue 16, docs/sign-in.md): OpenID Connect with CIS2-shaped claims, through django-allauth's
+# OpenID Connect provider (identity.provider extends it: private-key JWT client authentication, acr, RP-initiated
+# sign-out). Off unless SSO_ISSUER is set; the local sign-in stays (IG switch it off per organisation).
+SSO_ISSUER = env(
+    "SSO_ISSUER", default=""
+)  # e.g. https://am.nhsint.auth-ptl.cis2.spineservices.nhs.uk/openam/oauth2/realms/root/realms/NHSIdentity/realms/Healthcare
+SSO_NAME = env("SSO_NAME", default="NHS Care Identity")
+SSO_CLIENT_ID = env("SSO_CLIENT_ID", default="")
+SSO_CLIENT_SECRET = env("SSO_CLIENT_SECRET", default="")
+# client_secret_basic, client_secret_post or private_key_jwt (CIS2's recommendation: a signed client assertion)
+SSO_CLIENT_AUTH = env("SSO_CLIENT_AUTH", default="client_secret_basic")
+SSO_PRIVATE_KEY_FILE = env("SSO_PRIVATE_KEY_FILE", default="")  # PEM, for private_key_jwt
+SSO_PRIVATE_KEY_ID = env("SSO_PRIVATE_KEY_ID", default="")  # the kid the provider knows the key by
+SSO_SCOPES = env.list("SSO_SCOPES", default=["openid", "profile", "email", "nationalrbacaccess", "selectedrole"])
+SSO_ACR_VALUES = env("SSO_ACR_VALUES", default="")  # asked for at sign-in, when set (e.g. AAL3_ANY)
+# A sign-in whose acr is one of these (a smartcard) needs no authenticator app code here; any other needs TOTP.
+SSO_STRONG_ACR = env.list("SSO_STRONG_ACR", default=["AAL3_ANY", "AAL3"])
+# Claim names (identity.claims): CIS2's by default.
+SSO_CLAIM_ROLES = env("SSO_CLAIM_ROLES", default="nhsid_nrbac_roles")
+SSO_CLAIM_SELECTED_ROLE = env("SSO_CLAIM_SELECTED_ROLE", default="selected_roleid")
+# National RBAC job role codes (the R code of role_code "S8000:G8000:R8000") -> carerecord roles. A role not here
+# is refused at sign-in. JSON to replace it whole.
+SSO_ROLE_MAP = env.json(
+    "SSO_ROLE_MAP",
+    default={
+        "R8000": "doctor",
+        "R0260": "gp",
+        "R8001": "nurse",
+        "R8003": "therapist",
+        "R1290": "paramedic",
+        "R8008": "pharmacist",
+        "R0570": "social-worker",
+        "R0001": "ig-officer",
+        "R5105": "ig-officer",
+    },
+)
+SOCIALACCOUNT_ADAPTER = "identity.adapters.SingleSignOnAdapter"
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False  # a subject links an account, never an email address
+SOCIALACCOUNT_EMAIL_VERIFICATION = "none"
+SOCIALACCOUNT_AUTO_SIGNUP = False
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_PROVIDERS = {
+    "openid_connect": {
+        "provider_class": "identity.provider.CareIdentityProvider",
+        "OAUTH_PKCE_ENABLED": True,
+        "APPS": (
+            [
+                {
+                    "provider_id": "cis2",
+                    "name": SSO_NAME,
+                    "client_id": SSO_CLIENT_ID,
+                    "secret": SSO_CLIENT_SECRET,
+                    "settings": {
+                        "server_url": SSO_ISSUER,
+                        "token_auth_method": SSO_CLIENT_AUTH,
+                        "fetch_userinfo": True,
+                        "oauth_pkce_enabled": True,
+                        "scope": SSO_SCOPES,
+                        "auth_params": {"acr_values": SSO_ACR_VALUES} if SSO_ACR_VALUES else {},
+                    },
+                }
+            ]
+            if SSO_ISSUER
+            else []
+        ),
+    }
+}
+
+# Launch in context (identity.launch): a partner's token must name this service as `aud` (by default the
+# absolute URL of /launch/ as the request reached it) and expire within LAUNCH_MAX_SECONDS of being issued.
+LAUNCH_AUDIENCE = env("LAUNCH_AUDIENCE", default="")
+LAUNCH_MAX_SECONDS = env.int("LAUNCH_MAX_SECONDS", default=60)

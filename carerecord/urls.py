@@ -10,7 +10,11 @@ admin.site.login = secure_admin_login(admin.site.login)
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    # Single sign-on's own steps (the OIDC callback with carerecord's adapter, role selection, signed out) come
+    # before allauth's, whose paths they share.
+    path("accounts/", include("identity.sso_urls")),
     path("accounts/", include("allauth.urls")),
+    path("", include("identity.urls")),
     path("admin/", admin.site.urls),
     path("patients/", include("portal.urls")),
     path("fhir/", include("fhirapi.urls")),

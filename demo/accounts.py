@@ -49,6 +49,12 @@ IG_PERMISSIONS = (
     "feeds.change_codemapping",
     "feeds.view_message",
     "feeds.change_message",
+    # Signing in (identity/): professionals' further role profiles, and the partners that launch in context.
+    "directory.add_roleprofile",
+    "directory.change_roleprofile",
+    "identity.view_launchpartner",
+    "identity.add_launchpartner",
+    "identity.change_launchpartner",
 )
 
 
@@ -73,6 +79,7 @@ class DemoAccount:
     organisation: str  # ODS code
     team: str | None  # care team at that organisation; None: no team (break glass, or admin only)
     description: str
+    other_roles: tuple = ()  # (ODS code, role, job title): role profiles at other organisations
 
     @property
     def totp_secret(self):
@@ -90,7 +97,9 @@ DEMO_ACCOUNTS = (
         job_title="GP partner",
         organisation="ZZG101",
         team="Practice team",
-        description="GP at Highgate Rise Surgery, in its practice team: sees the practice's registered patients.",
+        description="GP at Highgate Rise Surgery, in its practice team: sees the practice's registered patients. "
+        'Also an out-of-hours GP at Capital Out-of-Hours (a second role: "Change role" in the header).',
+        other_roles=(("ZZO", Role.GP, "Out-of-hours GP"),),
     ),
     DemoAccount(
         email="doctor@demo.carerecord.test",

@@ -23,7 +23,13 @@ from django.db.models import Q
 from django.utils import timezone
 from faker import Faker
 
-from directory.actions import add_team_member, note_received, provision_professional, save_organisation
+from directory.actions import (
+    add_role_profile,
+    add_team_member,
+    note_received,
+    provision_professional,
+    save_organisation,
+)
 from directory.models import CareTeam, CareTeamMembership, Organisation, Professional, Region
 from optout import actions as optout_actions
 from optout.models import Objection, RegionalProcess
@@ -233,6 +239,17 @@ class Seeder:
                 account=account,
             )
             self.join(professional, account.organisation, account.team, account.job_title)
+            for code, role, job_title in account.other_roles:
+                self.role_profile(professional, code, role, job_title)
+
+    def role_profile(self, professional, code, role, job_title):
+        """A further role at another organisation (as CIS2 gives a locum GP's out-of-hours sessions): the demo's
+        "Change role" and single sign-on's role selection."""
+        organisation = self.orgs[code]
+        if not professional.role_profiles.filter(organisation=organisation, role=role).exists():
+            add_role_profile(
+                by=None, professional=professional, organisation=organisation, role=role, job_title=job_title
+            )
 
     def ig_group(self):
         # Admin rights, not record access (that comes only from care teams, through the actions above): the

@@ -31,7 +31,7 @@ from django.utils import timezone
 from audit.names import Action
 from audit.writers import audit
 
-from .models import ApiToken, CareTeamMembership, Organisation, Professional, check_same_organisation
+from .models import ApiToken, CareTeamMembership, Organisation, Professional, RoleProfile, check_same_organisation
 
 # What nobody may change on their own professional profile.
 NOT_ON_YOUR_OWN_PROFILE = ("organisation", "active")
@@ -40,9 +40,14 @@ _KEEP = object()
 
 
 @transaction.atomic
-def provision_professional(*, by, email, first_name, last_name, organisation, role, **profile):
-    """Create a sign-in account (no usable password until they set one) with its professional profile."""
-    user = get_user_model().objects.create_user(username=email, email=email, first_name=first_name, last_name=last_name)
+def provision_professional(
+    *, by, email, first_name, last_name, organisation, role, via="admin", username="", **profile
+):
+    """Create a sign-in account (no usable password until they set one) with its professional profile. `via`:
+    "admin", or "single sign-on" for a just-in-time first sign-in (by = None: the provider vouched for them)."""
+    user = get_user_model().objects.create_user(
+        username=username or email, email=email, first_name=first_name, last_name=last_name
+    )
     professional = Professional.objects.create(user=user, organisation=organisation, role=role, **profile)
     audit(
         by=by,
@@ -51,8 +56,62 @@ def provision_professional(*, by, email, first_name, last_name, organisation, ro
         email=email,
         organisation=organisation.ods_code,
         role=role,
+        via=via,
     )
     return professional
+
+
+@transaction.atomic
+def add_role_profile(*, by, professional, organisation, role, via="admin", **fields):
+    """A further role profile (organisation + role) for a professional, audited. From a sign-in (`via` "single
+    sign-on") only where that organisation provisions just-in-time; the caller checks."""
+    role_profile = RoleProfile.objects.create(
+        professional=professional, organisation=organisation, role=role, from_sign_in=via != "admin", **fields
+    )
+    audit(
+        by=by,
+        action=Action.PROFESSIONAL_CHANGED,
+        target=professional,
+        changed="role_profiles",
+        role_profile_added=f"{role} at {organisation.ods_code}",
+        via=via,
+    )
+    return role_profile
+
+
+@transaction.atomic
+def save_role_profile(*, by, role_profile, changed: list[str], via="admin"):
+    """Save a role profile's changes, audited; switched off (or moved away), its organisation's team
+    memberships go unless the professional works there otherwise, and their sessions end (a session may be
+    acting in it)."""
+    role_profile.save()
+    professional = role_profile.professional
+    if changed:
+        audit(
+            by=by,
+            action=Action.PROFESSIONAL_CHANGED,
+            target=professional,
+            changed="role_profiles",
+            role_profile=f"{role_profile.role} at {role_profile.organisation.ods_code}",
+            fields=",".join(changed),
+            active=role_profile.active,
+            via=via,
+        )
+    if {"active", "organisation"} & set(changed):
+        _leave_teams_elsewhere(by=by, professional=professional)
+        if not role_profile.active and via == "admin":
+            end_access(by=by, target=professional, user_ids=[professional.user_id], reason="role-profile-deactivated")
+    return role_profile
+
+
+def _leave_teams_elsewhere(*, by, professional):
+    """Out of the teams of organisations the professional no longer works for (home or an active role)."""
+    works_for = {professional.organisation_id} | set(
+        professional.role_profiles.filter(active=True).values_list("organisation_id", flat=True)
+    )
+    elsewhere = professional.memberships.exclude(team__organisation_id__in=works_for)
+    for membership in elsewhere.select_related("team", "professional__user"):
+        remove_team_member(by=by, membership=membership)
 
 
 def _save_changed(*, by, target, action, changed, **detail):
@@ -86,9 +145,7 @@ def save_professional(*, by, professional, changed: list[str]):
         organisation=professional.organisation.ods_code,
     )
     if "organisation" in changed:
-        elsewhere = professional.memberships.exclude(team__organisation_id=professional.organisation_id)
-        for membership in elsewhere.select_related("team", "professional__user"):
-            remove_team_member(by=by, membership=membership)
+        _leave_teams_elsewhere(by=by, professional=professional)
     if "active" in changed and not professional.active:
         end_access(by=by, target=professional, user_ids=[professional.user_id], reason="professional-deactivated")
     return professional

@@ -17,7 +17,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from . import actions
-from .models import ApiToken, CareTeam, CareTeamMembership, Organisation, Professional
+from .models import ApiToken, CareTeam, CareTeamMembership, Organisation, Professional, RoleProfile
 
 # --- organisations --------------------------------------------------------------------------------------------
 
@@ -88,6 +88,7 @@ class ProfessionalCreationForm(forms.ModelForm):
             "role",
             "job_title",
             "registration_number",
+            "sso_subject",
             "active",
         )
 
@@ -123,6 +124,20 @@ class ProfessionalMembershipInline(admin.TabularInline):
     def has_add_permission(self, request, obj=None):
         return False
 
+
+class RoleProfileInline(admin.TabularInline):
+    """A professional's further roles (an organisation and a role there): a session acts in one at a time, chosen
+    at single sign-on or on "change role". Saved through directory.actions (audited); switching one off ends
+    their sessions and takes them out of that organisation's teams unless they work there otherwise."""
+
+    model = RoleProfile
+    fields = ("organisation", "role", "job_title", "provider_role_id", "national_role_code", "active", "from_sign_in")
+    readonly_fields = ("national_role_code", "from_sign_in")
+    autocomplete_fields = ("organisation",)
+    extra = 0
+    can_delete = False  # switch one off instead: the audit trail keeps what it was
+    verbose_name_plural = "other role profiles"
+
     def has_change_permission(self, request, obj=None):
         return False
 
@@ -141,7 +156,7 @@ class ProfessionalAdmin(admin.ModelAdmin):
     )
     list_select_related = ("user", "organisation")
     autocomplete_fields = ("organisation",)
-    inlines = [ProfessionalMembershipInline]
+    inlines = [RoleProfileInline, ProfessionalMembershipInline]
 
     @admin.display(ordering="user__last_name")
     def name(self, professional):
@@ -154,7 +169,7 @@ class ProfessionalAdmin(admin.ModelAdmin):
     def get_fields(self, request, obj=None):
         if obj is None:
             return ProfessionalCreationForm.Meta.fields
-        return ("user", "organisation", "role", "job_title", "registration_number", "active")
+        return ("user", "organisation", "role", "job_title", "registration_number", "sso_subject", "active")
 
     def get_readonly_fields(self, request, obj=None):
         return ("user",) if obj else ()
@@ -182,9 +197,29 @@ class ProfessionalAdmin(admin.ModelAdmin):
             role=data["role"],
             job_title=data.get("job_title", ""),
             registration_number=data.get("registration_number", ""),
+            sso_subject=data.get("sso_subject") or None,
             active=data.get("active", True),
         )  # no password: unusable until they set one
         obj.pk, obj.user, obj._state.adding = created.pk, created.user, False
+
+    def save_formset(self, request, form, formset, change):
+        """Role profiles change through the actions (audited); memberships are read-only here."""
+        if formset.model is not RoleProfile:
+            return super().save_formset(request, form, formset, change)
+        formset.save(commit=False)
+        for role_profile, changed_fields in formset.changed_objects:
+            actions.save_role_profile(by=request.user, role_profile=role_profile, changed=changed_fields)
+        for role_profile in formset.new_objects:
+            created = actions.add_role_profile(
+                by=request.user,
+                professional=form.instance,
+                organisation=role_profile.organisation,
+                role=role_profile.role,
+                job_title=role_profile.job_title,
+                provider_role_id=role_profile.provider_role_id or None,
+                active=role_profile.active,
+            )
+            role_profile.pk = created.pk
 
 
 # --- care teams ---------------------------------------------------------------------------------------------------

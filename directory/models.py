@@ -56,6 +56,28 @@ class Organisation(models.Model):
     last_received_at = models.DateTimeField(
         null=True, blank=True, editable=False, help_text="When carerecord last received anything from it."
     )
+    # Signing in (issue 16; docs/sign-in.md): the local way in, and what a first single sign-on may create.
+    local_sign_in = models.BooleanField(
+        "local sign-in",
+        default=True,
+        help_text="Its staff may sign in with an email address, a password and an authenticator app. Switch off "
+        "once they all sign in through the NHS identity provider (single sign-on).",
+    )
+    sso_provisioning = models.CharField(
+        "first single sign-on",
+        max_length=20,
+        choices=[("admin", "needs a professional made in admin first"), ("just-in-time", "creates the professional")],
+        default="admin",
+        help_text="What happens when someone of this organisation signs in through the identity provider for the "
+        "first time and no professional here has their subject.",
+    )
+    sso_roles = models.CharField(
+        "roles a first sign-on may create",
+        max_length=300,
+        blank=True,
+        help_text="carerecord roles (comma-separated, e.g. doctor,nurse) a just-in-time sign-in may create a "
+        "professional in. Blank: none.",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -86,6 +108,19 @@ class Professional(models.Model):
         max_length=30, blank=True, help_text="GMC, NMC or HCPC number, where the role has one."
     )
     active = models.BooleanField(default=True)
+    sso_subject = models.CharField(
+        "identity provider subject",
+        max_length=200,
+        null=True,
+        blank=True,
+        unique=True,
+        help_text="The stable subject (`sub`) the NHS identity provider gives this person (CIS2: their user UUID), "
+        "which links a single sign-on to this professional. Never an email address.",
+    )
+
+    # A professional acting in one of their role profiles (directory.profiles.professional_for): the role's
+    # organisation and role stand in for the stored ones, for this request only, and such a copy is never saved.
+    acting_role = None
 
     class Meta:
         ordering = ["user__last_name", "user__first_name"]
@@ -93,9 +128,60 @@ class Professional(models.Model):
     def __str__(self):
         return f"{self.name}, {self.job_title or self.get_role_display()} ({self.organisation.ods_code})"
 
+    def save(self, *args, **kwargs):
+        if self.acting_role is not None:
+            raise RuntimeError("A professional acting in a role profile is a view of the session; save the stored one.")
+        super().save(*args, **kwargs)
+
     @property
     def name(self):
         return self.user.get_full_name() or self.user.email
+
+    def works_for(self, organisation_id) -> bool:
+        """Home organisation, or an active role profile's (what a team membership needs)."""
+        if self.organisation_id == organisation_id:
+            return True
+        return self.role_profiles.filter(organisation_id=organisation_id, active=True).exists()
+
+
+class RoleProfile(models.Model):
+    """A further role a professional holds (CIS2's role profile: an organisation and a role in it). The
+    professional's own organisation and role are their home role; a session acts in one role at a time, chosen at
+    single sign-on (the provider's selected role) or on the "change role" page, and the access decision reads that
+    role's organisation (H-19)."""
+
+    professional = models.ForeignKey(Professional, on_delete=models.CASCADE, related_name="role_profiles")
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="role_profiles")
+    role = models.CharField(max_length=20, choices=Professional.Role.choices)
+    job_title = models.CharField(max_length=200, blank=True)
+    provider_role_id = models.CharField(
+        "identity provider role id",
+        max_length=100,
+        null=True,
+        blank=True,
+        unique=True,
+        help_text="The provider's id of this role profile (CIS2: person_roleid), matched at sign-in.",
+    )
+    national_role_code = models.CharField(
+        max_length=100, blank=True, help_text="The national RBAC role the provider reported (e.g. R8000)."
+    )
+    activities = models.CharField(
+        max_length=500, blank=True, help_text="The national RBAC activity codes the provider reported, comma-separated."
+    )
+    active = models.BooleanField(default=True)
+    from_sign_in = models.BooleanField(
+        default=False, editable=False, help_text="Created from the identity provider's claims at a sign-in."
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["organisation__name", "role"]
+        constraints = [
+            models.UniqueConstraint(fields=["professional", "organisation", "role"], name="roleprofile_unique")
+        ]
+
+    def __str__(self):
+        return f"{self.get_role_display()}, {self.organisation}"
 
 
 class CareTeam(models.Model):
@@ -156,11 +242,12 @@ class CareTeamMembership(models.Model):
 def check_same_organisation(team, professional):
     """A team's members work for the team's organisation: membership is access to the team's patients, and
     "their own organisation's entries" must mean the team's."""
-    if professional.organisation_id != team.organisation_id:
+    if not professional.works_for(team.organisation_id):
         raise ValidationError(
             {
                 "professional": f"{professional.name} works for {professional.organisation.name}, not "
-                f"{team.organisation.name}: only the team's own organisation's staff can be members."
+                f"{team.organisation.name} (no role profile there): only the team's own organisation's staff can "
+                "be members."
             }
         )
 

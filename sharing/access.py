@@ -86,7 +86,7 @@ def decide(user, patient: Patient) -> Decision:
         return _refused(Reason.NO_PROFESSIONAL)
     if not professional.active or not professional.organisation.active:
         return _refused(Reason.INACTIVE, professional)
-    if has_care_team_permission(user, patient):
+    if has_care_team_permission(user, patient, professional.organisation_id):
         return Decision(
             allowed=True,
             basis=AccessBasis.CARE_TEAM,
@@ -123,19 +123,24 @@ def can_search(user) -> bool:
     return bool(professional and user.is_active and professional.active and professional.organisation.active)
 
 
-def has_care_team_permission(user, patient: Patient) -> bool:
+def has_care_team_permission(user, patient: Patient, organisation_id=None) -> bool:
     """One indexed query: does any of the user's care-team groups hold `read_shared_record` on this patient?
 
     Only the per-patient grant counts (the group object-permission table, written by `sharing.actions` from
     involvements): a global `patients.read_shared_record`, Django's `view_patient` (admin's) or the superuser
-    flag never stand in for a care relationship."""
+    flag never stand in for a care relationship. With `organisation_id` (the session's acting organisation),
+    only that organisation's teams count: a professional holding roles in two organisations acts in one at a
+    time, and a relationship of the other is not theirs in this one (H-19)."""
     permissions = get_group_obj_perms_model(Patient)
-    return permissions.objects.filter(
+    grants = permissions.objects.filter(
         content_object=patient,
         permission__codename=VIEW_PERMISSION,
         permission__content_type__app_label=Patient._meta.app_label,
         group__user=user,
-    ).exists()
+    )
+    if organisation_id is not None:
+        grants = grants.filter(group__care_team__organisation_id=organisation_id)
+    return grants.exists()
 
 
 def patients_in_care_of(user) -> QuerySet:
@@ -147,6 +152,7 @@ def patients_in_care_of(user) -> QuerySet:
         permission__codename=VIEW_PERMISSION,
         permission__content_type__app_label=Patient._meta.app_label,
         group__user=user,
+        group__care_team__organisation_id=professional_for(user).organisation_id,
     ).values("content_object_id")
     return Patient.objects.filter(pk__in=granted)
 
@@ -191,6 +197,21 @@ def visible_teams(involvements: QuerySet, decision: Decision) -> QuerySet:
     return involvements.filter(own | Q(care_team__organisation_id__in=sharing_organisations(Category.TEAMS)))
 
 
+# Set by a verified launch from a partner's clinical system (identity.launch), for the record page it opens.
+LAUNCH_SESSION_KEY = "carerecord_launch"
+
+
+def launched_for(request, patient_id) -> str:
+    """The launch that sent this request to this patient's record, taken once (the first record page after a
+    launch names it on its AccessEvent); "" when none did."""
+    session = getattr(request, "session", None)
+    launch = session.get(LAUNCH_SESSION_KEY) if session is not None else None
+    if not launch or patient_id is None or launch.get("patient_id") != str(patient_id):
+        return ""
+    del session[LAUNCH_SESSION_KEY]
+    return str(launch.get("label", ""))
+
+
 def get_patient_for(request, patient_id, *, page: str) -> tuple[Patient, Decision]:
     """Fetch the patient, decide, and write the one audit event for this page; raise when refused.
 
@@ -208,7 +229,10 @@ def get_patient_for(request, patient_id, *, page: str) -> tuple[Patient, Decisio
         decision = _refused(Reason.NO_SUCH_PATIENT, professional_for(request.user))
     else:
         decision = decide(request.user, patient)
-    record_access(request=request, patient=patient, patient_id=patient_uuid, decision=decision, page=page)
+    launch = launched_for(request, patient_uuid)
+    record_access(
+        request=request, patient=patient, patient_id=patient_uuid, decision=decision, page=page, launch=launch
+    )
     if not decision.allowed:
         raise RecordAccessDenied(decision, patient_id=patient_uuid)
     return patient, decision

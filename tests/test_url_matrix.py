@@ -21,6 +21,7 @@ from sharing import actions
 from sharing.access import Reason
 from sharing.models import BreakGlass
 from tests import factories
+from tests.identity.test_launch import BAD_TOKENS, Launcher, link_subject
 
 pytestmark = pytest.mark.django_db
 
@@ -30,6 +31,7 @@ SIGNED_IN = "signed-in"
 PUBLIC = "public"
 POST_ONLY = "post-only"
 DOCUMENT = "document"  # under a patient, serving a document's content rather than a page: test_record_documents
+LAUNCH = "launch"  # in-context launch from a clinical system: test_launch_refuses_every_bad_token_for_every_actor
 CLASSIFIED = {
     "home": SIGNED_IN,
     "my-patients": SIGNED_IN,
@@ -42,6 +44,14 @@ CLASSIFIED = {
     "optout-request-done": PUBLIC,
     "break-glass": POST_ONLY,  # under a patient, but an action: tested by test_break_glass_endpoint
     "record-letter-attachment": DOCUMENT,
+    "launch": LAUNCH,  # no sign-in needed (the signed token is the proof); opens a record only through its page
+    "launch-continue": LAUNCH,  # signed in: where the sign-in a launch needed comes back to
+    # Single sign-on (identity.views_sso): allauth's callback with carerecord's adapter, changing role, signed out.
+    "openid_connect_callback": "auth",
+    "change-role": SIGNED_IN,
+    "signed-out": PUBLIC,
+    "account_email": "auth",  # 404 for everyone (identity.views_sso.not_offered)
+    "socialaccount_connections": "auth",
 }
 # A value for every route parameter a record URL may have; an unknown one fails `record_urls()`.
 TREND_CODE = "4548-4"  # the observation code `full_record` has
@@ -98,8 +108,10 @@ def kind_of(name, route, callback):
         # Token or session auth, OperationOutcome answers: tests/fhirapi/ covers every route (test_api_read,
         # test_read_routes_refused, test_history, test_search_types).
         return "fhir"
-    if callback.__module__.startswith("allauth."):
-        return "auth"
+    if callback.__module__.startswith("allauth.") or (
+        route.startswith("accounts/social/") and callback.__module__ == "django.views.generic.base"
+    ):
+        return "auth"  # allauth's, and its redirects from old social account paths
     if name in CLASSIFIED:
         return CLASSIFIED[name]
     if "patient_id" in ROUTE_PARAMETER.findall(route):
@@ -455,6 +467,9 @@ IG_OPENS = {
     "feeds.feed": {"changelist", "add", "change", "history"},
     "feeds.codemapping": {"changelist", "add", "change", "history"},
     "feeds.message": {"changelist", "change", "history"},
+    # Added beside this work (issue 16, launch partners: identity/admin.py): IG register partners and their keys;
+    # partners are deactivated, never deleted. No patient data.
+    "identity.launchpartner": {"changelist", "add", "change", "history"},
 }
 # (model, view) -> class; anything not listed shows nothing of a patient.
 ADMIN_SHOWS = {
@@ -543,6 +558,7 @@ def admin_world(patient, full_record, clinician, clinician_other_org, ig_user, o
     Submission.objects.create(organisation=organisation, received_at=timezone.now(), endpoint="POST /fhir/")
     EmailAddress.objects.get_or_create(user=ig_user, email=ig_user.email, defaults={"verified": True})
     _hl7_feed_world(patient, organisation)
+    factories.LaunchPartnerFactory(organisation=organisation)  # issue 16: a clinical system that launches in context
     return {"patient": patient, "objection": objection, "grant": grant, "ig_user": ig_user}
 
 
@@ -834,3 +850,43 @@ def test_every_partner_token_write_path(client, write_tokens, patient, kind, pat
     )
     assert (event.detail["token"], event.detail["endpoint"]) == (str(organisation_token.pk), f"{method.upper()} {path}")
     assert after["Patient"] == before["Patient"] + 1 and after["AccessEvent"] == before["AccessEvent"]
+
+
+# --- launch in context from a clinical system (issue 16) ----------------------------------------------------------
+#
+# /launch/ with each bad token (tests/identity/test_launch.py's BAD_TOKENS) × actors: refused with its reason (400),
+# audited as the actor, no patient data, no record opened, no 500; and /launch/continue/ after it finds nothing
+# waiting. The token names each actor's own identity provider subject, so only the token is wrong.
+LAUNCH_ACTORS = ["anonymous", "outsider", "clinician", "ig_officer", "inactive_professional"]
+
+
+@pytest.mark.hazard("H-19")
+@pytest.mark.hazard("H-03")
+@pytest.mark.parametrize("case", list(BAD_TOKENS))
+@pytest.mark.parametrize("actor", LAUNCH_ACTORS)
+def test_launch_refuses_every_bad_token_for_every_actor(request, signed_in, actor, case, patient, full_record):
+    from identity.launch import PENDING_SESSION_KEY
+    from sharing.access import LAUNCH_SESSION_KEY
+
+    client = signed_in(actor)
+    user = user_of(request, actor)
+    if user is not None:
+        link_subject(user)
+    bad = BAD_TOKENS[case]
+    launcher = Launcher(partner=factories.LaunchPartnerFactory(organisation=patient.registered_gp), patient=patient)
+    response = client.get(reverse("launch"), bad.make(launcher))
+    body = response.content.decode()
+    assert response.status_code == 400, case
+    assert "We could not open this record" in body
+    assert_no_patient_data(body, patient, case)
+    (event,) = AuditEvent.objects.filter(action=Action.LAUNCH_REFUSED)
+    assert (event.detail["reason"], event.actor_id) == (bad.reason, user.pk if user else None), case
+    assert not AuditEvent.objects.filter(action=Action.LAUNCHED).exists()
+    assert LAUNCH_SESSION_KEY not in client.session and PENDING_SESSION_KEY not in client.session
+    after = client.get(reverse("launch-continue"))
+    if user is None:
+        assert (after.status_code, after["Location"]) == (302, sign_in_redirect(reverse("launch-continue")))
+    else:
+        assert after.status_code == 400
+        assert_no_patient_data(after.content.decode(), patient, case)
+    assert AccessEvent.objects.count() == 0

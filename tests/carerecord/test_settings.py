@@ -90,4 +90,4 @@ def test_there_is_no_public_sign_up(client):
     response = client.get("/accounts/signup/")
     assert response.status_code == 200
     assert b'name="password1"' not in response.content
-    assert b"the sign up is currently closed" in response.content
+    assert b"You cannot create an account here" in response.content

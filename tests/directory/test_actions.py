@@ -43,7 +43,12 @@ def test_provision_professional_creates_an_account_with_no_usable_password_and_i
         action=Action.PROFESSIONAL_PROVISIONED,
         by=ig_officer,
         target=professional,
-        detail={"email": "new.nurse@test.carerecord.test", "organisation": organisation.ods_code, "role": "nurse"},
+        detail={
+            "email": "new.nurse@test.carerecord.test",
+            "organisation": organisation.ods_code,
+            "role": "nurse",
+            "via": "admin",
+        },
     )
 
 

@@ -106,6 +106,7 @@ def test_organisations_ig_add_in_admin_are_listed(ig_client):
             "kind": "hospice",
             "region": "SEL",
             "active": "on",
+            "sso_provisioning": "admin",
             **{f"sharing_agreements-{n}": v for n, v in (("TOTAL_FORMS", 0), ("INITIAL_FORMS", 0))},
         },
     )
@@ -133,6 +134,9 @@ def professional_form(professional, **changes):
         "memberships-INITIAL_FORMS": "0",
         "memberships-MIN_NUM_FORMS": "0",
         "memberships-MAX_NUM_FORMS": "0",
+        "sso_subject": professional.sso_subject or "",
+        **{f"role_profiles-{name}": "0" for name in ("TOTAL_FORMS", "INITIAL_FORMS", "MIN_NUM_FORMS")},
+        "role_profiles-MAX_NUM_FORMS": "1000",
         **changes,
     }
 
@@ -162,6 +166,9 @@ def organisation_form(organisation, **changes):
         "region": organisation.region,
         "address": organisation.address,
         "active": "on" if organisation.active else "",
+        "local_sign_in": "on" if organisation.local_sign_in else "",
+        "sso_provisioning": organisation.sso_provisioning,
+        "sso_roles": organisation.sso_roles,
         "sharing_agreements-TOTAL_FORMS": "0",
         "sharing_agreements-INITIAL_FORMS": "0",
         **changes,
