@@ -143,9 +143,9 @@ LATEST_BY_TEST = [
         ORDER BY ob.code, ob.id DESC""",
 ]
 AUDIT = """INSERT INTO audit_accessevent (at, user_id, user_email, professional_name, organisation_code, patient_id,
-    patient_nhs_number, outcome, basis, reason, page, path, request_id)
+    patient_nhs_number, outcome, basis, reason, page, path, request_id, launch)
     VALUES (now(), %(user)s, 'floor@bench', 'Floor', 'FLOOR', %(patient)s, '', 'allowed', 'care-team', '',
-    'bench:floor', '', '')"""
+    'bench:floor', '', '', '')"""
 
 
 class Floor:
