@@ -64,6 +64,9 @@ class Action(enum.StrEnum):
     LAUNCH_PARTNER_CHANGED = "launch.partner-changed"
     # The audit trail itself.
     AUDIT_EXPORTED = "audit.exported"
+    # Problems reported with entries (issue 17): a professional tells the source; IG follow it up.
+    ENTRY_PROBLEM_REPORTED = "entry-problem.reported"
+    ENTRY_PROBLEM_CHANGED = "entry-problem.changed"
 
     @property
     def family(self) -> str:
@@ -87,4 +90,5 @@ FAMILIES = (
     # Partner systems (11B)
     ("fhir", "FHIR submissions (partner systems)"),
     ("hl7", "HL7 v2 feeds (hospital systems)"),
+    ("entry-problem", "Problems reported with entries"),
 )

@@ -79,8 +79,9 @@ def record_search(*, request, professional, by, patients):
 
 def record_admin_view(*, request, professional, patients, page, record_none=False):
     """Patients' details shown in Django admin (IG's work: finding a patient, matching an objection, reviewing
-    break glass): basis "ig-admin", one row per patient shown, once per page view. Admin never shows clinical
-    entries; these rows put IG's look-ups beside everyone else's in "who has seen this record"."""
+    break glass, a problem reported with an entry): basis "ig-admin", one row per patient shown, once per page view.
+    Admin shows no clinical record — only a reported entry's short description as the reporter saw it; these rows
+    put IG's look-ups beside everyone else's in "who has seen this record"."""
     if not page.startswith("admin:"):
         raise ValueError(f"an admin page name starts with 'admin:' (got {page!r})")
     return record_shown(

@@ -252,7 +252,7 @@ RECORD_SUMMARY_ITEMS = env.int("RECORD_SUMMARY_ITEMS", default=5)
 RECORD_PAGE_SIZE = env.int("RECORD_PAGE_SIZE", default=25)
 # The summary lists every current medication, then those stopped or completed within this many months.
 RECORD_STOPPED_MEDICATION_MONTHS = env.int("RECORD_STOPPED_MEDICATION_MONTHS", default=3)
-SEARCH_MAX_RESULTS = env.int("SEARCH_MAX_RESULTS", default=50)
+SEARCH_MAX_RESULTS = env.int("SEARCH_MAX_RESULTS", default=20)
 
 # Logs never hold query strings (they may carry NHS numbers: GET /fhir/Patient?identifier=...). django.request
 # logs the path alone; runserver's request lines (django.server) are cut at the "?" by a filter. gunicorn's

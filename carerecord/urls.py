@@ -10,6 +10,7 @@ admin.site.login = secure_admin_login(admin.site.login)
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("accounts/stay-signed-in/", views.stay_signed_in, name="stay-signed-in"),
     # Single sign-on's own steps (the OIDC callback with carerecord's adapter, role selection, signed out) come
     # before allauth's, whose paths they share.
     path("accounts/", include("identity.sso_urls")),

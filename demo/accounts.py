@@ -55,6 +55,8 @@ IG_PERMISSIONS = (
     "identity.view_launchpartner",
     "identity.add_launchpartner",
     "identity.change_launchpartner",
+    # Problems reported with entries (sharing/admin.py): IG follow them up (status, note; viewing is IG_VIEWS').
+    "sharing.change_entryproblem",
 )
 
 

@@ -39,6 +39,18 @@ class Organisation(models.Model):
 
     ods_code = models.CharField("ODS code", max_length=12, unique=True)
     name = models.CharField(max_length=200)
+    short_name = models.CharField(
+        max_length=60,
+        blank=True,
+        help_text="What record pages show in their tables (e.g. 'North Thames UH'), the full name on hover and "
+        "focus. Blank: the full name.",
+    )
+    problem_contact_email = models.EmailField(
+        "contact for problems with its entries",
+        blank=True,
+        help_text="Who is told when a professional reports that one of this organisation's entries looks wrong "
+        "(a nominated clinical safety or records contact). Blank: reports go to IG only.",
+    )
     kind = models.CharField(max_length=20, choices=Kind.choices)
     region = models.CharField(max_length=3, choices=Region.choices)
     address = models.TextField(blank=True)
@@ -84,6 +96,11 @@ class Organisation(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.ods_code})"
+
+    @property
+    def display_name(self) -> str:
+        """The short name where IG gave one, else the full name."""
+        return self.short_name or self.name
 
 
 class Professional(models.Model):

@@ -5,3 +5,10 @@ class FhirApiConfig(AppConfig):
     name = "fhirapi"
     label = "fhir"
     verbose_name = "FHIR API"
+
+    def ready(self):
+        from sharing.changes import register_revisions
+
+        from .revisions import revised_since
+
+        register_revisions(revised_since)

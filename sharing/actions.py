@@ -1,10 +1,13 @@
 """Audited writes for sharing: involvements (which grant and revoke access), break glass and its review,
-sharing agreements. Views, admin, feeds, commands and tests call these rather than writing the models.
+sharing agreements, problems reported with entries. Views, admin, feeds, commands and tests call these rather than
+writing the models.
 """
 
+import logging
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
@@ -16,7 +19,10 @@ from audit.writers import audit
 from directory.profiles import professional_for
 from patients.models import Patient
 
-from .models import VIEW_PERMISSION, BreakGlass, Involvement, SharingAgreement
+from . import problems
+from .models import VIEW_PERMISSION, BreakGlass, EntryProblem, Involvement, SharingAgreement
+
+logger = logging.getLogger(__name__)
 
 PATIENT_READ_PERMISSION = f"patients.{VIEW_PERMISSION}"  # "patients.read_shared_record", per patient only
 
@@ -231,6 +237,87 @@ def set_sharing(*, by, organisation, category, shares=True, since=None):
     if since is not None:
         agreement.since = since
     return save_sharing_agreement(by=by, agreement=agreement)
+
+
+@transaction.atomic
+def report_entry_problem(*, by, patient, entry, what_is_wrong):
+    """A professional reports that an entry looks wrong (the view found it among what they may see): recorded,
+    sent to the source organisation's nominated contact, and audited with what became of it, in one transaction.
+    Sent: passed on (`sent_to`, `sent_at`). No contact, or the email could not go (logged, never raised, so the
+    report is kept all the same): it stays open, not sent, and IG pass it on from admin."""
+    if entry.patient_id != patient.pk:
+        raise ValueError("The entry is not this patient's.")
+    professional = professional_for(by)
+    source = entry.source_organisation
+    problem = EntryProblem.objects.create(
+        patient=patient,
+        source_organisation=source,
+        entry_model=entry._meta.label_lower,
+        entry_id=str(entry.pk),
+        entry_summary=problems.describe(entry),
+        reported_by=by,
+        reporter_name=professional.name[:200],
+        reporter_organisation_code=professional.organisation.ods_code,
+        what_is_wrong=what_is_wrong.strip(),
+    )
+    not_sent = "no contact" if not source.problem_contact_email else ""
+    if not not_sent:
+        subject, body = problems.email_for(problem=problem, entry=entry, professional=professional)
+        try:
+            send_mail(
+                subject=subject,
+                message=body,
+                from_email=settings.DEFAULT_FROM_EMAIL,
+                recipient_list=[source.problem_contact_email],
+            )
+        except Exception:  # any backend's failure: the report is kept, and IG pass it on
+            logger.exception("Entry problem %s could not be emailed to its source's contact; left for IG", problem.pk)
+            not_sent = "email failed"
+    if not not_sent:
+        problem.sent_to = source.problem_contact_email
+        problem.sent_at = timezone.now()
+        problem.status = EntryProblem.Status.PASSED_ON
+        problem.save(update_fields=["sent_to", "sent_at", "status"])
+    audit(
+        by=by,
+        action=Action.ENTRY_PROBLEM_REPORTED,
+        target=problem,
+        patient_id=patient.pk,
+        organisation=source.ods_code,
+        entry=f"{problem.entry_model}:{problem.entry_id}",
+        source_id=entry.source_id,
+        sent_to=problem.sent_to,
+        not_sent=not_sent,
+    )
+    return problem
+
+
+@transaction.atomic
+def change_entry_problem(*, by, problem, status, ig_note=""):
+    """IG's follow-up of a reported problem (admin): its status and note. Audited with what changed, the status it
+    had before; nothing changed, nothing written."""
+    if status not in EntryProblem.Status.values:
+        raise ValueError(f"Not an entry problem status: {status!r}")
+    stored = EntryProblem.objects.select_for_update().get(pk=problem.pk)
+    changes = {
+        name: value
+        for name, value in (("status", status), ("ig_note", ig_note.strip()))
+        if getattr(stored, name) != value
+    }
+    if not changes:
+        return problem
+    for name, value in changes.items():
+        setattr(problem, name, value)
+    problem.save(update_fields=list(changes))
+    audit(
+        by=by,
+        action=Action.ENTRY_PROBLEM_CHANGED,
+        target=problem,
+        patient_id=problem.patient_id,
+        previous_status=stored.status,
+        **changes,
+    )
+    return problem
 
 
 def sync_team_access(*, patient, care_team):

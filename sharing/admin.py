@@ -8,9 +8,11 @@ hand.
 """
 
 import datetime
+import json
 from types import SimpleNamespace
 
 from django import forms
+from django.apps import apps
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
@@ -29,7 +31,7 @@ from patients.admin import NhsNumberSearchMixin, PatientAdmin
 from patients.models import Patient
 
 from . import actions, alerts
-from .models import BreakGlass, Involvement, PrivacyAlert, SharingAgreement
+from .models import BreakGlass, EntryProblem, Involvement, PrivacyAlert, SharingAgreement
 
 
 class OrganisationCodeFilter(admin.SimpleListFilter):
@@ -546,3 +548,109 @@ COUNT_CAP = 10_000
 def _capped_count(queryset) -> int:
     """At most COUNT_CAP + 1 rows counted: the page says "more than" past the cap."""
     return queryset.order_by()[: COUNT_CAP + 1].count()
+
+
+# --- problems reported with entries (issue 17) --------------------------------------------------------------------
+
+
+class EntryProblemForm(forms.ModelForm):
+    class Meta:
+        model = EntryProblem
+        fields = ("status", "ig_note")
+
+
+@admin.register(EntryProblem)
+class EntryProblemAdmin(admin.ModelAdmin):
+    """What professionals reported as wrong with an entry, for IG to follow up: open ones are those not sent to the
+    source (it has no nominated contact, or the email failed), which IG pass on. Status and note change through
+    `actions.change_entry_problem` (audited); reports are never added or deleted here.
+
+    The list names no patient. A report's page shows the entry's words and the patient's NHS number, so each view
+    of it (and of its history, whose title names the entry) is an AccessEvent, page "admin:entry-problem"."""
+
+    form = EntryProblemForm
+    list_display = ("reported_at", "status", "source_organisation", "reporter_organisation_code", "sent_at")
+    list_filter = ("status", ("source_organisation", admin.RelatedOnlyFieldListFilter))
+    search_fields = ("=source_organisation__ods_code", "=reporter_organisation_code")
+    list_select_related = ("source_organisation",)
+    date_hierarchy = "reported_at"
+    fields = (
+        "patient_nhs_number",
+        "source_organisation",
+        "entry_summary",
+        "entry_reference",
+        "what_is_wrong",
+        "reporter_name",
+        "reporter_organisation_code",
+        "reported_at",
+        "sent_to",
+        "sent_at",
+        "status",
+        "ig_note",
+    )
+    readonly_fields = tuple(name for name in fields if name not in EntryProblemForm.Meta.fields)
+
+    @admin.display(description="Patient's NHS number")
+    def patient_nhs_number(self, problem):
+        return problem.patient.nhs_number_display
+
+    @admin.display(description="Entry")
+    def entry_reference(self, problem):
+        """The source's own identifier for the entry, which IG pass on (the entry is not shown: only its id)."""
+        try:
+            model = apps.get_model(problem.entry_model)
+        except (LookupError, ValueError):
+            return f"{problem.entry_model} {problem.entry_id}"
+        source_id = model.objects.filter(pk=problem.entry_id).values_list("source_id", flat=True).first()
+        kind = model.category.label if hasattr(model, "category") else model._meta.verbose_name
+        if source_id is None:
+            return f"{kind}: no longer held"
+        return f"{kind}, the source's identifier {source_id}"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("patient", "source_organisation")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def _record_look(self, request, response, key):
+        problem = (getattr(response, "context_data", None) or {}).get(key)
+        if problem is not None and response.status_code == 200:
+            record_admin_view(
+                request=request,
+                professional=professional_for(request.user),
+                patients=[problem.patient],
+                page="admin:entry-problem",
+            )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        self._record_look(request, response, "original")
+        return response
+
+    def history_view(self, request, object_id, extra_context=None):
+        response = super().history_view(request, object_id, extra_context)
+        self._record_look(request, response, "object")
+        return response
+
+    def log_change(self, request, obj, message):
+        """Admin's own log (the index's "recent actions") names the report by its number, never the entry's words;
+        what changed is in the audit trail."""
+        from django.contrib.admin.models import CHANGE, LogEntry
+        from django.contrib.contenttypes.models import ContentType
+
+        return LogEntry.objects.create(
+            user_id=request.user.pk,
+            content_type=ContentType.objects.get_for_model(obj),
+            object_id=str(obj.pk),
+            object_repr=f"Entry problem {obj.pk}",
+            action_flag=CHANGE,
+            change_message=json.dumps(message) if isinstance(message, list) else message,
+        )
+
+    def save_model(self, request, obj, form, change):
+        if form.has_changed():
+            actions.change_entry_problem(by=request.user, problem=obj, status=obj.status, ig_note=obj.ig_note)

@@ -200,3 +200,39 @@ class PrivacyAlert(AccessEvent):
         verbose_name = "privacy alert"
         verbose_name_plural = "privacy alerts"
         default_permissions = ()
+
+
+# --- Problems reported with entries (issue 17) --------------------------------------------------------------------
+
+
+class EntryProblem(models.Model):
+    """A professional's report that an entry another organisation shared looks wrong: sent to that organisation's
+    nominated contact (Organisation.problem_contact_email), kept for IG (admin), audited. The entry is named by its
+    model and id (and kept as a short description, so the report reads true if the entry changes later)."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        PASSED_ON = "passed-on", "Passed on to the source organisation"
+        CLOSED = "closed", "Closed"
+
+    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="entry_problems")
+    source_organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="entry_problems")
+    entry_model = models.CharField(max_length=100, help_text="The entry's model (app_label.model).")
+    entry_id = models.CharField(max_length=64)
+    entry_summary = models.CharField(max_length=500, help_text="What the entry said when it was reported.")
+    reported_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    reporter_name = models.CharField(max_length=200)
+    reporter_organisation_code = models.CharField(max_length=12)
+    what_is_wrong = models.TextField()
+    reported_at = models.DateTimeField(default=timezone.now)
+    sent_to = models.EmailField(blank=True, help_text="The source organisation's contact it was sent to, if any.")
+    sent_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
+    ig_note = models.TextField("IG note", blank=True)
+
+    class Meta:
+        ordering = ["-reported_at"]
+        indexes = [models.Index(fields=["status", "-reported_at"], name="entryproblem_queue")]
+
+    def __str__(self):
+        return f"{self.entry_summary[:60]} ({self.source_organisation.ods_code}), {self.reported_at:%Y-%m-%d}"

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db.models import Case, Count, F, Max, Prefetch, Q, QuerySet, Value, When
+from django.db.models import Case, CharField, Count, F, Max, Prefetch, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from directory.models import CareTeamMembership, Organisation
@@ -283,32 +283,38 @@ def observations(patient: Patient, decision: Decision) -> QuerySet:
 
 
 def latest_by_test(patient: Patient, decision: Decision) -> list[Observation]:
-    """For each test (by code), its most recent visible observation, with how many there are.
+    """For each test (by code; an uncoded test by its name), its most recent visible observation, with how many
+    there are.
 
-    Two queries whatever the history: the newest date and count per code (one GROUP BY over the
+    Two queries whatever the history: the newest date and count per test (one GROUP BY over the
     (patient, code, date) index), then those rows by (code, date). A correlated "newest per code"
     subquery ran once per observation and took most of a second for a patient with thousands of results.
-    A test whose observations are all undated (MAX ignores NULL) still shows: its last recorded one.
+    A test whose observations are all undated (MAX ignores NULL) still shows: its last recorded one. Tests sent
+    with no code are told apart by name, so that two of them are never shown as one.
     """
     visible_observations = observations(patient, decision)
+    uncoded_name = Case(When(code="", then=F("name")), default=Value(""), output_field=CharField())
     newest = {
-        code: (last, n)
-        for code, last, n in visible_observations.order_by()
-        .values("code")
+        (code, name): (last, n)
+        for code, name, last, n in visible_observations.order_by()
+        .annotate(uncoded_name=uncoded_name)
+        .values("code", "uncoded_name")
         .annotate(last=Max("effective_at"), n=Count("id"))
-        .values_list("code", "last", "n")
+        .values_list("code", "uncoded_name", "last", "n")
     }
     if not newest:
         return []
     matches = Q()
-    for code, (last, _) in newest.items():
-        matches |= Q(code=code, effective_at=last) if last is not None else Q(code=code, effective_at__isnull=True)
+    for (code, name), (last, _) in newest.items():
+        test = Q(code=code) if code else Q(code="", name=name)
+        matches |= test & (Q(effective_at=last) if last is not None else Q(effective_at__isnull=True))
     latest = {}
     rows = visible_observations.filter(matches).select_related("result__source_organisation").order_by("-id")
     for observation in rows:
-        latest.setdefault(observation.code, observation)  # two at the same moment: keep the last recorded
-    for code, observation in latest.items():
-        observation.count = newest[code][1]
+        key = (observation.code, "" if observation.code else observation.name)
+        latest.setdefault(key, observation)  # two at the same moment: keep the last recorded
+    for key, observation in latest.items():
+        observation.count = newest[key][1]
     return sorted(latest.values(), key=lambda o: o.name)
 
 

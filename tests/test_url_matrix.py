@@ -49,10 +49,13 @@ CLASSIFIED = {
     # Single sign-on (identity.views_sso): allauth's callback with carerecord's adapter, changing role, signed out.
     "openid_connect_callback": "auth",
     "change-role": SIGNED_IN,
+    "stay-signed-in": SIGNED_IN,  # the timeout warning's POST: renews the session, 204, no patient data
     "signed-out": PUBLIC,
     "account_email": "auth",  # 404 for everyone (identity.views_sso.not_offered)
     "socialaccount_connections": "auth",
 }
+# Signed-in URLs that are actions, not pages: POSTed, and what they answer.
+SIGNED_IN_POSTS = {"stay-signed-in": 204}
 # A value for every route parameter a record URL may have; an unknown one fails `record_urls()`.
 TREND_CODE = "4548-4"  # the observation code `full_record` has
 ROUTE_PARAMETER = re.compile(r"<(?:\w+:)?(\w+)>")
@@ -151,9 +154,19 @@ def attach_pdf(letter):
     )
 
 
+def reported_entry(patient):
+    """The entry the report-a-problem page names (issue 17): `full_record`'s procedure, shared with the clinician,
+    and the broken-glass professional's own organisation's."""
+    from patients.models import Procedure
+    from sharing.problems import entry_name
+
+    procedure = Procedure.objects.filter(patient=patient).order_by("pk").first()
+    return entry_name(procedure) if procedure else "procedures-1"
+
+
 def record_urls(patient):
     """Every record page of `patient`: each URL pattern under a patient that is not classified otherwise."""
-    values = {"patient_id": patient.pk, "code": TREND_CODE}
+    values = {"patient_id": patient.pk, "code": TREND_CODE, "entry": reported_entry(patient)}
     urls = []
     for name, route, entry in iter_patterns():
         if kind_of(name, route, entry.callback) == RECORD:
@@ -344,12 +357,12 @@ def test_signed_in_pages_show_no_patient_data_without_a_search(signed_in, actor,
         if kind != SIGNED_IN:
             continue
         url = reverse(name)
-        response = client.get(url)
+        response = client.post(url) if name in SIGNED_IN_POSTS else client.get(url)
         if actor in SENT_TO_SIGN_IN:
             assert (response.status_code, response["Location"]) == (302, sign_in_redirect(url)), name
             continue
         refused = actor in NOT_AN_ACTIVE_PROFESSIONAL and name in ("my-patients", "patient-search")
-        assert response.status_code == (403 if refused else 200), name
+        assert response.status_code == (403 if refused else SIGNED_IN_POSTS.get(name, 200)), name
         body = response.content.decode()
         if name == "my-patients" and actor == "clinician":
             # Their own patient, by demographics only.
@@ -470,6 +483,9 @@ IG_OPENS = {
     # Added beside this work (issue 16, launch partners: identity/admin.py): IG register partners and their keys;
     # partners are deactivated, never deleted. No patient data.
     "identity.launchpartner": {"changelist", "add", "change", "history"},
+    # Added beside this work (issue 17, problems reported with entries: sharing/admin.py): IG follow them up; never
+    # added or deleted in admin.
+    "sharing.entryproblem": {"changelist", "change", "history"},
 }
 # (model, view) -> class; anything not listed shows nothing of a patient.
 ADMIN_SHOWS = {
@@ -497,6 +513,10 @@ ADMIN_SHOWS = {
     ("sharing.privacyalert", "history"): ADMIN_NAMES,
     ("feeds.message", "change"): ADMIN_DETAILS,  # the raw message: page "admin:hl7-message"
     ("feeds.message", "changelist"): ADMIN_NAMES,  # opens on what needs action (the world's message is applied)
+    # A report shows the entry's words and the patient's NHS number: page "admin:entry-problem" (its history too,
+    # whose title names the entry). The list names no patient.
+    ("sharing.entryproblem", "change"): ADMIN_DETAILS,
+    ("sharing.entryproblem", "history"): ADMIN_DETAILS,
 }
 # The admin's own pages (not a model's): the status IG get on a GET, and what of a patient they show.
 ADMIN_SITE = {
@@ -559,6 +579,12 @@ def admin_world(patient, full_record, clinician, clinician_other_org, ig_user, o
     EmailAddress.objects.get_or_create(user=ig_user, email=ig_user.email, defaults={"verified": True})
     _hl7_feed_world(patient, organisation)
     factories.LaunchPartnerFactory(organisation=organisation)  # issue 16: a clinical system that launches in context
+    # Issue 17: a problem reported with the record's procedure (no clinical marker in its words).
+    from patients.models import Procedure
+
+    actions.report_entry_problem(
+        by=clinician, patient=patient, entry=full_record[Procedure], what_is_wrong="It was the other hip."
+    )
     return {"patient": patient, "objection": objection, "grant": grant, "ig_user": ig_user}
 
 
@@ -722,6 +748,7 @@ def test_finding_1_every_admin_url_ig_reach_writes_an_access_event_exactly_when_
         "admin:break-glass-review",
         "admin:objection-match",
         "admin:hl7-message",
+        "admin:entry-problem",
     }
 
 

@@ -29,7 +29,8 @@ def break_glass(request, patient_id):
             reason_code=form.cleaned_data["reason_code"],
             reason_text=form.cleaned_data["reason_text"],
         )
-        return redirect("record-summary", patient_id=patient_id)
+        then = "record-emergency" if request.POST.get("then") == "emergency" else "record-summary"
+        return redirect(then, patient_id=patient_id)
     # Invalid form, or no such patient: the same refusal page as before, so nothing is revealed (but an upheld
     # objection, which the form states before the clinician confirms, as the refusal page did).
     context = {
@@ -39,5 +40,6 @@ def break_glass(request, patient_id):
         "patient_id": patient_id,
         "offer_break_glass": True,
         "objection_upheld": bool(patient) and has_upheld_objection(patient),
+        "break_glass_then": "emergency" if request.POST.get("then") == "emergency" else "",
     }
     return render(request, "403.html", context, status=403)

@@ -9,9 +9,12 @@ from django.views.decorators.http import require_http_methods
 from audit.models import AccessBasis
 from audit.writers import record_search, record_shown
 from directory.profiles import professional_for
+from patients import crew_search
 from patients import search as patient_search
-from patients.forms import NameSearchForm, NhsNumberSearchForm
+from patients.forms import NhsNumberSearchForm
+from portal.forms import NameAndAgeSearchForm
 from sharing.access import can_search, patients_in_care_of
+from sharing.changes import recent_patients
 
 
 @require_http_methods(["GET", "POST"])
@@ -19,19 +22,16 @@ def search(request):
     """POST, so that NHS numbers and names never end up in URLs, browser history or access logs."""
     if not can_search(request.user):
         raise PermissionDenied("Only an active professional can search for patients.")
-    nhs_form, name_form, results, searched_by = NhsNumberSearchForm(), NameSearchForm(), None, None
+    nhs_form, name_form, results, searched_by = NhsNumberSearchForm(), NameAndAgeSearchForm(), None, None
+    more = False
     if request.method == "POST":
         searched_by = request.POST.get("by")
         if searched_by == "name":
-            name_form = NameSearchForm(request.POST)
+            name_form = NameAndAgeSearchForm(request.POST)
             if name_form.is_valid():
-                results = list(
-                    patient_search.by_name_and_birth_date(
-                        family_name=name_form.cleaned_data["family_name"],
-                        given_name=name_form.cleaned_data["given_name"],
-                        date_of_birth=name_form.cleaned_data["date_of_birth"],
-                    )
-                )
+                # Ranked and capped (SEARCH_MAX_RESULTS); only the patients shown are audited below.
+                found = crew_search.find(**name_form.search_terms())
+                results, more = found.patients, found.more
         else:
             searched_by = "nhs"
             nhs_form = NhsNumberSearchForm(request.POST)
@@ -46,7 +46,7 @@ def search(request):
         "name_form": name_form,
         "results": results,
         "searched_by": searched_by,
-        "truncated": results is not None and len(results) >= settings.SEARCH_MAX_RESULTS,
+        "truncated": more,
     }
     status = 400 if searched_by and results is None else 200
     return render(request, "patients/search.html", context, status=status)
@@ -57,7 +57,12 @@ def my_patients(request):
 
     The list shows their demographics, so it is audited as a list, like a search: one AccessEvent per patient
     on the page shown (page "my-patients", basis care-team), none for an empty page. One row per page view
-    naming nobody would leave each patient unable to learn from "who has seen my record" that they were shown."""
+    naming nobody would leave each patient unable to learn from "who has seen my record" that they were shown.
+
+    Page 1 also lists the records the professional opened most recently (`recent_patients`): only those they
+    could open now, so the list is never a way round an ended relationship or expired break glass. Each shown
+    there and not already in the page's list gets its own row (page "my-patients:recent", with the basis they
+    may open it on), so every patient on the page is logged once."""
     if not can_search(request.user):
         raise PermissionDenied("Only an active professional has a patient list.")
     patients = patients_in_care_of(request.user).select_related("registered_gp").order_by("family_name", "given_name")
@@ -70,4 +75,14 @@ def my_patients(request):
         page="my-patients",
         basis=AccessBasis.CARE_TEAM,
     )
-    return render(request, "patients/my_patients.html", {"page": page})
+    recent = recent_patients(request.user) if page.number == 1 else []
+    listed = {patient.pk for patient in page.object_list}
+    for basis in (AccessBasis.CARE_TEAM, AccessBasis.BREAK_GLASS):
+        record_shown(
+            request=request,
+            professional=professional_for(request.user),
+            patients=[patient for patient in recent if patient.basis == basis and patient.pk not in listed],
+            page="my-patients:recent",
+            basis=basis,
+        )
+    return render(request, "patients/my_patients.html", {"page": page, "recent": recent})

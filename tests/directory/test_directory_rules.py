@@ -166,6 +166,8 @@ def organisation_form(organisation, **changes):
         "region": organisation.region,
         "address": organisation.address,
         "active": "on" if organisation.active else "",
+        "short_name": organisation.short_name,
+        "problem_contact_email": organisation.problem_contact_email,
         "local_sign_in": "on" if organisation.local_sign_in else "",
         "sso_provisioning": organisation.sso_provisioning,
         "sso_roles": organisation.sso_roles,

@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 
 from patients.models import Observation
-from patients.units import UCUM, display_unit, with_unit
+from patients.units import SHOWN, UCUM, display_unit, with_unit
 
 pytestmark = pytest.mark.hazard("H-10")
 
@@ -14,10 +14,10 @@ pytestmark = pytest.mark.hazard("H-10")
     "code, shown",
     [
         ("umol/L", "µmol/L"),
-        ("10*9/L", "10⁹/L"),
-        ("10*12/L", "10¹²/L"),
-        ("10^9/L", "10⁹/L"),
-        ("10*3/uL", "10³/µL"),
+        ("10*9/L", "×10⁹/L"),
+        ("10*12/L", "×10¹²/L"),
+        ("10^9/L", "×10⁹/L"),
+        ("10*3/uL", "×10³/µL"),
         ("mm[Hg]", "mmHg"),
         ("cm[H2O]", "cmH₂O"),
         ("/min", "/min"),
@@ -26,7 +26,11 @@ pytestmark = pytest.mark.hazard("H-10")
         ("[degF]", "°F"),
         ("kg/m2", "kg/m²"),
         ("m2", "m²"),
-        ("mL/min/{1.73_m2}", "mL/min/1.73 m²"),
+        ("mL/min/{1.73_m2}", "mL/min/1.73m²"),
+        ("mL/min/1.73m2", "mL/min/1.73m²"),
+        ("{cells}/uL", "cells/µL"),
+        ("[IU]/L", "IU/L"),
+        ("m[IU]/L", "mIU/L"),
         ("%", "%"),
         ("mmol/L", "mmol/L"),
         ("mmol/mol", "mmol/mol"),
@@ -67,9 +71,29 @@ def test_words_are_not_mangled():
         assert display_unit(text) == text
 
 
+@pytest.mark.parametrize(
+    "unit",
+    ["x10^9/L", "x10\\S\\9/L", "u/l", "mg/dl", "IU/L", "mcg/dL", "10*/L", "umol/(24.h)", "{copies}/[HPF]", "PER HPF"],
+)
+def test_a_unit_outside_the_mapping_is_shown_exactly_as_sent(unit):
+    """No rule guesses at a unit it does not know: HL7 v2's "u/l" (enzyme units) never becomes micro-anything,
+    "x10^9/L" never gains a second multiplication sign."""
+    assert display_unit(unit) == unit
+    assert display_unit("", unit, UCUM) == unit  # coded as UCUM but not in the mapping: the code as sent
+    assert display_unit("words the source wrote", unit, UCUM) == unit
+
+
+def test_every_mapped_unit_is_a_ucum_spelling_that_reads_differently():
+    """The mapping only rewrites: nothing in it is a no-op, and no shown form is itself a key (so showing is
+    never applied twice to different effect)."""
+    assert all(code != shown for code, shown in SHOWN.items())
+    assert not set(SHOWN.values()) & set(SHOWN)
+
+
 def test_a_percentage_and_a_rate_take_no_space():
     assert with_unit("98", "%") == "98%" and with_unit("72", "/min") == "72/min"
     assert with_unit("120", "mmHg") == "120 mmHg" and with_unit("7", "") == "7"
+    assert with_unit("7.2", display_unit("", "10*9/L", UCUM)) == "7.2 ×10⁹/L"
 
 
 def observation(**fields):
@@ -93,7 +117,7 @@ def observation(**fields):
             "85 µmol/L",
             "59 to 104 µmol/L",
         ),
-        ({"value": Decimal("7.2"), "unit_code": "10*9/L", "unit_system": UCUM}, "7.2 10⁹/L", ""),
+        ({"value": Decimal("7.2"), "unit_code": "10*9/L", "unit_system": UCUM}, "7.2 ×10⁹/L", ""),
         ({"value": Decimal("37.5"), "unit_code": "Cel", "unit_system": UCUM}, "37.5 °C", ""),
         ({"value": Decimal("97"), "unit": "%", "reference_low": Decimal("94")}, "97%", "at least 94%"),
         ({"value": Decimal("3"), "unit": "mmol/L", "reference_high": Decimal("5")}, "3 mmol/L", "up to 5 mmol/L"),

@@ -52,6 +52,8 @@ def every_model(patient, full_record, clinician, clinician_other_org, access_eve
     directory_actions.create_api_token(by=None, name="GP feed", organisation=organisation)
     SourcePatientId.objects.create(organisation=organisation, resource_id="pat-1", patient=patient)
     SourceResource.objects.create(organisation=organisation, resource_id="prac-1", name="Dr A Practitioner")
+    procedure = next(entry for model, entry in full_record.items() if model.__name__ == "Procedure")
+    actions.report_entry_problem(by=clinician, patient=patient, entry=procedure, what_is_wrong="Wrong hip.")
     return patient
 
 
