@@ -30,6 +30,23 @@ class Category(models.TextChoices):
     TEAMS = "teams", "Involved teams"
 
 
+# What names an entry in a list of several categories (the timeline, "what changed"): a field of each category's
+# entry model. A new category adds its field here (tests/portal/test_changes.py checks every one has one).
+TITLE_FIELDS = {
+    Category.ALERTS: "text",
+    Category.ALLERGIES: "substance",
+    Category.MEDICATIONS: "name",
+    Category.CONDITIONS: "name",
+    Category.RESULTS: "name",
+    Category.PROCEDURES: "name",
+    Category.IMMUNISATIONS: "vaccine",
+    Category.LETTERS: "title",
+    Category.APPOINTMENTS: "service",
+    Category.CARE_PLANS: "title",
+    Category.EVENTS: "title",
+}
+
+
 def category_choices():
     """For model fields: a callable, so a new category changes no migration (Django stores the reference)."""
     return Category.choices

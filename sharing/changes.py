@@ -27,7 +27,7 @@ from django.db.models import Exists, Max, OuterRef, Q, QuerySet, Value
 from django.utils import timezone
 
 from audit.models import AccessBasis, AccessEvent, AccessOutcome
-from patients.categories import Category, entry_model, entry_models
+from patients.categories import TITLE_FIELDS, Category, entry_model, entry_models
 from patients.models import Observation, Patient
 
 from .access import Decision, can_search, patients_in_care_of, visible
@@ -35,22 +35,6 @@ from .models import BreakGlass
 
 RECORD_PAGES = "record:"  # the pages that open a record through the access decision (AccessEvent.page)
 NEW, UPDATED = "new", "updated"
-
-# What names an entry in a list of several categories (the changes page). A new category adds its field here
-# (tests/portal/test_changes.py checks every category has one).
-TITLE_FIELDS = {
-    Category.ALERTS: "text",
-    Category.ALLERGIES: "substance",
-    Category.MEDICATIONS: "name",
-    Category.CONDITIONS: "name",
-    Category.RESULTS: "name",
-    Category.PROCEDURES: "name",
-    Category.IMMUNISATIONS: "vaccine",
-    Category.LETTERS: "title",
-    Category.APPOINTMENTS: "service",
-    Category.CARE_PLANS: "title",
-    Category.EVENTS: "title",
-}
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from patients.categories import Category, entry_models
+from patients.categories import TITLE_FIELDS, Category, entry_models
 from patients.models import Alert, Patient
 
 from . import filters as record_filters
@@ -24,20 +24,6 @@ from .access import Decision, visible
 
 UNDATED_TITLE = "Date not recorded"
 
-# What an entry is, in a word or a line: the field of each category that names it.
-WHAT: dict[Category, str] = {
-    Category.ALERTS: "text",
-    Category.ALLERGIES: "substance",
-    Category.MEDICATIONS: "name",
-    Category.CONDITIONS: "name",
-    Category.RESULTS: "name",
-    Category.PROCEDURES: "name",
-    Category.IMMUNISATIONS: "vaccine",
-    Category.LETTERS: "title",
-    Category.APPOINTMENTS: "service",
-    Category.CARE_PLANS: "title",
-    Category.EVENTS: "title",
-}
 # The coded fields that say more about it (their labels, as the models give them; blank values say nothing).
 DETAILS: dict[Category, tuple[str, ...]] = {
     Category.ALERTS: ("kind",),
@@ -66,7 +52,7 @@ class Row:
 
     @property
     def what(self) -> str:
-        return getattr(self.entry, WHAT[self.category])
+        return getattr(self.entry, TITLE_FIELDS[self.category])
 
     @property
     def details(self) -> list[str]:
