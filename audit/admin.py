@@ -10,23 +10,30 @@ import uuid
 
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
-from django.contrib.admin.views.main import PAGE_VAR
+from django.contrib.admin.views.main import PAGE_VAR, SEARCH_VAR
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import Q
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.functional import cached_property
-from django.utils.html import format_html
+from django.utils.html import escape, format_html
 from django.utils.http import urlencode
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
-from . import export, subjects
+from . import export, pages, reasons, subject_access, subjects
+from .forms import PeriodForm
 from .models import AccessEvent, AuditEvent
-from .names import FAMILIES
+from .names import FAMILIES, Action
+from .writers import audit, record_admin_view
+
+SUBJECT_ACCESS_PAGE = "admin:subject-access"
 
 # --- the audit trails: read-only ----------------------------------------------------------------------------------
 #
@@ -157,6 +164,44 @@ class PatientFilter(InputFilter):
 
 class AuditPatientFilter(PatientFilter):
     nhs_number_field = None  # audit rows keep only the patient's id
+
+
+class QueueFilter(admin.SimpleListFilter):
+    """A list filter that opens on a default choice — an IG queue opens on what needs action — with "All" as an
+    explicit choice of its own (Django's "All" is the absence of the parameter, which here means the default).
+
+    Subclasses give `lookups` (the default among them) and `default`, and filter in `filter_queue(queryset, value)`
+    for any value but "all". An unknown value lists everything rather than failing; so does a search with no choice
+    made (the term may name a closed item)."""
+
+    ALL = "all"
+    default = ""
+
+    def __init__(self, request, params, model, model_admin):
+        # A search with no queue chosen looks everywhere: what IG type in (a reference, an NHS number) may be closed.
+        if request.GET.get(SEARCH_VAR, "").strip() and self.parameter_name not in params:
+            self.default = self.ALL
+        super().__init__(request, params, model, model_admin)
+
+    def value(self):
+        return super().value() or self.default
+
+    def choices(self, changelist):
+        for value, label in [(self.ALL, "All"), *self.lookup_choices]:
+            yield {
+                "selected": self.value() == value,
+                "query_string": changelist.get_query_string({self.parameter_name: value}),
+                "display": label,
+            }
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == self.ALL or value not in {str(choice) for choice, _ in self.lookup_choices}:
+            return queryset
+        return self.filter_queue(queryset, value)
+
+    def filter_queue(self, queryset, value):
+        raise NotImplementedError
 
 
 class OrganisationCodeInputFilter(InputFilter):
@@ -301,21 +346,31 @@ class ReadOnlyAdmin(NoDirectWritesMixin, admin.ModelAdmin):
         )
 
 
+def nhs_number_display(digits: str) -> str:
+    """An NHS number as written on a letter, "943 476 5919" (audit keeps the ten digits as given)."""
+    return f"{digits[:3]} {digits[3:6]} {digits[6:]}" if len(digits) == 10 and digits.isdigit() else digits
+
+
+def _breakable(text: str):
+    """An email address (or a name written as one) that may wrap after its dots and before its @, not anywhere."""
+    return mark_safe(escape(text).replace("@", "<wbr>@").replace(".", ".<wbr>"))  # noqa: S308 (escaped first)
+
+
+def local_datetime(moment) -> str:
+    """The one date and time format, in UK time: "2 Dec 2026, 18:47"."""
+    return date_format(timezone.localtime(moment), "DATETIME_FORMAT")
+
+
 @admin.register(AccessEvent)
 class AccessEventAdmin(ReadOnlyAdmin):
-    """Who looked at which record, when, and on what basis: IG's answer to "who has seen my record?"."""
+    """Who looked at which record, when, and on what basis: IG's answer to "who has seen my record?".
 
-    list_display = (
-        "at",
-        "outcome",
-        "basis",
-        "reason",
-        "page",
-        "user_email",
-        "professional_name",
-        "organisation_code",
-        "patient",
-    )
+    The list reads in words (the page's name, the basis or the refusal's reason) and fits a 1280 px screen: who,
+    their role and organisation in one column, outcome and basis in another; the codes stay on each row's page and
+    in the CSV export, for machines."""
+
+    list_display = ("when", "who", "patient", "how", "page_name")
+    sortable_by = ("when",)  # the indexed column, `at`
     list_filter = (
         ProfessionalFilter,
         PatientFilter,
@@ -329,16 +384,66 @@ class AccessEventAdmin(ReadOnlyAdmin):
     search_help_text = "An email address, a professional's name, an NHS number, a patient id or a request id."
     export_columns = export.ACCESS_EVENT_COLUMNS
 
+    class Media:
+        css = {"all": ["carerecord/css/admin-audit.css"]}
+
     def get_urls(self):
-        by_patient = path(
-            "patient/<uuid:patient_id>/",
-            self.admin_site.admin_view(self.patient_view),
-            name="audit_accessevent_patient",
-        )
-        return [by_patient, *super().get_urls()]
+        wrap = self.admin_site.admin_view
+        return [
+            path("patient/<uuid:patient_id>/", wrap(self.patient_view), name="audit_accessevent_patient"),
+            path(
+                "patient/<uuid:patient_id>/subject-access/",
+                wrap(self.subject_access_view),
+                name="audit_accessevent_subjectaccess",
+            ),
+            path("patient/<uuid:patient_id>/letter/", wrap(self.letter_view), name="audit_accessevent_letter"),
+            *super().get_urls(),
+        ]
 
     def get_readonly_fields(self, request, obj=None):
-        return [*super().get_readonly_fields(request, obj), "who_has_seen_this_record"]
+        fields = []
+        for name in super().get_readonly_fields(request, obj):
+            fields.append(name)
+            if name == "reason":
+                fields.append("how")
+            elif name == "page":
+                fields.append("page_name")
+        return [*fields, "who_has_seen_this_record"]
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        """The row's heading in words ("2 Dec 2026, 18:47: Dr Ada Lovelace, Letters and discharge information")
+        rather than its codes."""
+        if obj is not None:
+            who = obj.professional_name or obj.user_email or "not signed in"
+            context["subtitle"] = f"{local_datetime(obj.at)}: {who}, {pages.page_name(obj.page)}"
+        return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
+
+    @admin.display(description="When", ordering="at")
+    def when(self, event):
+        """Wraps, if at all, between the date and the time: "2 Dec 2026," then "18:47"."""
+        day, comma, time = local_datetime(event.at).rpartition(", ")
+        return format_html(
+            '<span class="app-audit-nowrap">{}{}</span> <span class="app-audit-nowrap">{}</span>',
+            day,
+            comma.strip(),
+            time,
+        )
+
+    @admin.display(description="Who")
+    def who(self, event):
+        name = (
+            event.professional_name
+            or event.user_email
+            or ("A clinical system" if event.organisation_code else "Not signed in")
+        )
+        role = " · ".join(part for part in (event.professional_role, event.organisation_code) if part)
+        email = event.user_email if event.professional_name else ""
+        return format_html(
+            '<span class="app-audit-who">{}</span>{}{}',
+            _breakable(name),
+            format_html('<span class="app-audit-detail">{}</span>', role) if role else "",
+            format_html('<span class="app-audit-detail">{}</span>', _breakable(email)) if email else "",
+        )
 
     @admin.display(description="Patient")
     def patient(self, event):
@@ -347,8 +452,16 @@ class AccessEventAdmin(ReadOnlyAdmin):
         return format_html(
             '<a href="{}" title="Everyone who has seen this record">{}</a>',
             reverse("admin:audit_accessevent_patient", args=[event.patient_id]),
-            event.patient_nhs_number or str(event.patient_id)[:8],
+            nhs_number_display(event.patient_nhs_number) or str(event.patient_id)[:8],
         )
+
+    @admin.display(description="Outcome and basis")
+    def how(self, event):
+        return reasons.how(basis=event.basis, outcome=event.outcome, page=event.page, reason=event.reason)
+
+    @admin.display(description="Page seen")
+    def page_name(self, event):
+        return pages.page_name(event.page)
 
     @admin.display(description="Who has seen this record")
     def who_has_seen_this_record(self, event):
@@ -370,9 +483,13 @@ class AccessEventAdmin(ReadOnlyAdmin):
             return queryset.filter(_person(term, id_field="user_id", email_field="user_email")), False
         return super().get_search_results(request, queryset, search_term)
 
+    def _context(self, request, **context):
+        return {**self.admin_site.each_context(request), "opts": self.opts, **context}
+
     def patient_view(self, request, patient_id):
-        """Every access to one patient's record, newest first: what IG sends a patient who asks who has seen
-        it. Exact counts are affordable here, on the (patient, at) index."""
+        """Every access to one patient's record, newest first, in words. Exact counts are affordable here, on the
+        (patient, at) index. It names the patient (name, NHS number) and nothing more: the subject access letter,
+        which shows their address, is a page of its own, audited."""
         if not self.has_view_permission(request):
             raise PermissionDenied
         events = AccessEvent.objects.filter(patient_id=patient_id).order_by("-at", "-pk")
@@ -382,20 +499,97 @@ class AccessEventAdmin(ReadOnlyAdmin):
         organisations = subjects.organisation_names(codes)
         patient = subjects.patient(patient_id)
         label = str(patient) if patient else f"patient id {patient_id}"
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "title": "Who has seen this record",
-            "subtitle": label,
-            "patient": patient,
-            "patient_id": patient_id,
-            "page_obj": page,
-            "page_range": paginator.get_elided_page_range(page.number),
-            "page_var": PAGE_VAR,
-            "rows": [(event, organisations.get(event.organisation_code, "")) for event in page.object_list],
-            "changelist_query": urlencode({"patient": patient_id}),
-        }
+        rows = [
+            {
+                "event": event,
+                "when": local_datetime(event.at),
+                "organisation": organisations.get(event.organisation_code, ""),
+                "how": self.how(event),
+                "page_name": self.page_name(event),
+            }
+            for event in page.object_list
+        ]
+        context = self._context(
+            request,
+            title="Who has seen this record",
+            subtitle=label,
+            patient=patient,
+            patient_id=patient_id,
+            page_obj=page,
+            page_range=paginator.get_elided_page_range(page.number),
+            page_var=PAGE_VAR,
+            rows=rows,
+            changelist_query=urlencode({"patient": patient_id}),
+        )
         return TemplateResponse(request, "admin/audit/accessevent/patient.html", context)
+
+    def subject_access_view(self, request, patient_id):
+        """The subject access request's form: the period the letter covers (all time unless narrowed). Names the
+        patient and nothing more (their details are on the letter, which is audited)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        patient = subjects.patient(patient_id)
+        return self._period_page(request, patient_id, patient, PeriodForm(initial=request.GET.dict()))
+
+    def _period_page(self, request, patient_id, patient, form, status=200):
+        context = self._context(
+            request,
+            title="Answer a subject access request",
+            subtitle=str(patient) if patient else f"patient id {patient_id}",
+            patient=patient,
+            patient_id=patient_id,
+            form=form,
+        )
+        status = status if patient else 404
+        return TemplateResponse(request, "admin/audit/accessevent/subject_access.html", context, status=status)
+
+    def letter_view(self, request, patient_id):
+        """The letter a patient asking "who has looked at my record?" receives, ready to print: their details,
+        what each basis means, and every look in the period grouped per day and person, refused attempts apart
+        (`subject_access.history_of`: a few queries however long the history). Opening it shows the patient's
+        details, so it writes an AccessEvent (page "admin:subject-access") and an AuditEvent whose id is the
+        letter's reference."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        patient = subjects.patient(patient_id)
+        form = PeriodForm(request.GET)
+        if patient is None or not form.is_valid():
+            return self._period_page(request, patient_id, patient, form, status=400)
+        history = subject_access.history_of(patient.pk, *form.bounds())
+        since, until = form.cleaned_data["since"], form.cleaned_data["until"]
+        with transaction.atomic():
+            record_admin_view(
+                request=request,
+                professional=subjects.professional_for(request.user),
+                patients=[patient],
+                page=SUBJECT_ACCESS_PAGE,
+            )
+            letter = audit(
+                by=request.user,
+                action=Action.SUBJECT_ACCESS_LETTER,
+                target=export.AuditTrail(self.opts.label_lower),
+                patient_id=patient.pk,
+                kind="subject-access",
+                since=since.isoformat() if since else "",
+                until=until.isoformat() if until else "",
+                rows=history.events,
+                looks=len(history.visits),
+                refused=len(history.refused),
+            )
+        context = {
+            "patient": patient,
+            "history": history,
+            "since": since,
+            "until": until,
+            "today": timezone.localdate(),
+            "reference": f"SAR-{letter.pk:06d}",
+            "explained": subject_access.EXPLANATIONS,
+            "back": reverse("admin:audit_accessevent_patient", args=[patient.pk]),
+            "change_period": reverse("admin:audit_accessevent_subjectaccess", args=[patient.pk])
+            + "?"
+            + urlencode({"since": since or "", "until": until or ""}),
+        }
+        return TemplateResponse(request, "admin/audit/accessevent/letter.html", context)
 
 
 @admin.register(AuditEvent)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
+from . import pages, reasons
 from .names import Action
 from .writers import audit
 
@@ -28,16 +29,28 @@ ACCESS_EVENT_COLUMNS = (
     "outcome",
     "basis",
     "reason",
+    "outcome_and_basis",
     "page",
+    "page_name",
     "user_id",
     "user_email",
     "professional_name",
     "organisation_code",
     "patient_id",
     "patient_nhs_number",
+    "professional_role",
     "path",
     "request_id",
 )
+# Columns in words beside the codes they read (the codes stay, for machines): name -> (the columns it reads,
+# how it reads them).
+DERIVED = {
+    "page_name": (("page",), pages.page_name),
+    "outcome_and_basis": (
+        ("basis", "outcome", "page", "reason"),
+        lambda basis, outcome, page, reason: reasons.how(basis=basis, outcome=outcome, page=page, reason=reason),
+    ),
+}
 AUDIT_EVENT_COLUMNS = ("at", "action", "actor_id", "actor_email", "target_type", "target_id", "patient_id", "detail")
 
 
@@ -72,12 +85,18 @@ def cell(value):
 
 
 def csv_lines(queryset, columns):
-    """The header, then one line per row, reading `CHUNK_SIZE` rows at a time."""
+    """The header, then one line per row, reading `CHUNK_SIZE` rows at a time. A derived column (`DERIVED`) is
+    worked out from the columns it reads, which are read whether or not they are exported."""
     writer = csv.writer(_Echo())
+    stored = list(dict.fromkeys(name for column in columns for name in DERIVED.get(column, ((column,), None))[0]))
     # A byte-order mark, so Excel (what most IG teams open these with) reads names with accents correctly.
     yield "\ufeff" + writer.writerow(columns)
-    for row in queryset.values_list(*columns).iterator(chunk_size=CHUNK_SIZE):
-        yield writer.writerow([cell(value) for value in row])
+    for row in queryset.values(*stored).iterator(chunk_size=CHUNK_SIZE):
+        values = [
+            DERIVED[column][1](*(row[name] for name in DERIVED[column][0])) if column in DERIVED else row[column]
+            for column in columns
+        ]
+        yield writer.writerow([cell(value) for value in values])
 
 
 def export_response(*, by, queryset, columns, filters, patient_id=None):

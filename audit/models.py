@@ -71,6 +71,9 @@ class AccessEvent(AppendOnlyModel):
     user_id = models.IntegerField(null=True)
     user_email = models.CharField(max_length=254, blank=True)
     professional_name = models.CharField(max_length=200, blank=True)
+    # The role they acted in at the time (job title, else the role's name), so "who has seen my record" says who
+    # they were then, whatever the directory says now. A database default too: bulk loaders write raw SQL.
+    professional_role = models.CharField(max_length=200, blank=True, default="", db_default="")
     organisation_code = models.CharField(max_length=12, blank=True)
     patient_id = models.UUIDField(null=True)
     patient_nhs_number = models.CharField(max_length=10, blank=True)

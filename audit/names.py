@@ -64,6 +64,7 @@ class Action(enum.StrEnum):
     LAUNCH_PARTNER_CHANGED = "launch.partner-changed"
     # The audit trail itself.
     AUDIT_EXPORTED = "audit.exported"
+    SUBJECT_ACCESS_LETTER = "audit.subject-access-letter"  # IG opened a patient's "who has seen my record" letter
     # Problems reported with entries (issue 17): a professional tells the source; IG follow it up.
     ENTRY_PROBLEM_REPORTED = "entry-problem.reported"
     ENTRY_PROBLEM_CHANGED = "entry-problem.changed"
@@ -84,7 +85,7 @@ FAMILIES = (
     ("objection", "Objections (opt-out)"),
     ("regional-process", "Regional opt-out process"),
     ("api-token", "API tokens"),
-    ("audit", "Audit trail exports"),
+    ("audit", "Audit trail exports and subject access letters"),
     ("sign-in", "Signing in and out"),
     ("launch", "Launches from clinical systems"),
     # Partner systems (11B)

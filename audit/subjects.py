@@ -11,7 +11,8 @@ _lookups: dict[str, Callable] = {}
 
 
 def register(**lookups: Callable) -> None:
-    """Called from an AppConfig.ready(): `nhs_number_in`, `patient_id_for`, `patient`, `organisation_names`."""
+    """Called from an AppConfig.ready(): `nhs_number_in`, `patient_id_for`, `patient`, `organisation_names`,
+    `professional_for`."""
     _lookups.update(lookups)
 
 
@@ -33,3 +34,10 @@ def patient(patient_id):
 def organisation_names(ods_codes: Iterable[str]) -> dict[str, str]:
     """ODS code -> organisation name, for the codes known."""
     return _lookups["organisation_names"](ods_codes)
+
+
+def professional_for(user):
+    """The user's professional profile in the session's role, to name IG on the AccessEvents of their own looks in
+    audit's admin; None when no app registered the look-up (the row still names the account: id and email)."""
+    lookup = _lookups.get("professional_for")
+    return lookup(user) if lookup else None

@@ -8,6 +8,13 @@ from .models import AccessBasis, AccessEvent, AccessOutcome, AuditEvent
 from .names import Action
 
 
+def role_of(professional) -> str:
+    """The role a professional acts in (their role profile's, when acting in one): job title, else its name."""
+    if professional is None:
+        return ""
+    return (professional.job_title or professional.get_role_display())[:200]
+
+
 def audit(*, by, action: Action, target, patient_id=None, **detail):
     """Write one AuditEvent for an IG-relevant change; call inside the change's transaction."""
     return AuditEvent.objects.create(
@@ -32,6 +39,7 @@ def record_access(*, request, patient, decision, page, patient_id=None, launch="
         user_id=user.pk if user else None,
         user_email=user.email if user else "",
         professional_name=professional.name if professional else "",
+        professional_role=role_of(professional),
         organisation_code=professional.organisation.ods_code if professional else "",
         patient_id=patient.pk if patient else patient_id,
         patient_nhs_number=patient.nhs_number if patient else "",
@@ -56,6 +64,7 @@ def record_shown(*, request, professional, patients, page, basis=AccessBasis.NON
         "user_id": user.pk if user else None,
         "user_email": user.email if user else "",
         "professional_name": professional.name if professional else "",
+        "professional_role": role_of(professional),
         "organisation_code": professional.organisation.ods_code if professional else "",
         "outcome": AccessOutcome.ALLOWED,
         "basis": basis,

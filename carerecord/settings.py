@@ -168,6 +168,8 @@ LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "Europe/London"
 USE_I18N = True
 USE_TZ = True
+# 24-hour times and one date format everywhere, admin included (carerecord/formats/en_GB/formats.py).
+FORMAT_MODULE_PATH = ["carerecord.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
@@ -283,6 +285,9 @@ BREAK_GLASS_HOURS = env.float("BREAK_GLASS_HOURS", default=4)
 
 # Public opt-out form: submissions allowed from one client address (carerecord.client_address) per hour.
 OPTOUT_REQUESTS_PER_HOUR = env.int("OPTOUT_REQUESTS_PER_HOUR", default=5)
+# IG's response target for an objection, in calendar days from receipt (the public pages promise it; the queue
+# and the dashboard count against it).
+OPTOUT_RESPONSE_DAYS = env.int("OPTOUT_RESPONSE_DAYS", default=30)
 
 # FHIR: organisations created from an unknown ODS code are placed in this region until IG corrects them,
 # and partners' transaction bundles may be larger than Django's 2.5 MB default.

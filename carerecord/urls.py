@@ -2,10 +2,12 @@ from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.urls import include, path
 
-from . import views
+from . import dashboard, views
 
 # Admin sign-in goes through allauth, so staff pass the same password + TOTP steps as everyone else.
 admin.site.login = secure_admin_login(admin.site.login)
+# IG's dashboard is the admin index.
+dashboard.install(admin.site)
 
 urlpatterns = [
     path("", views.home, name="home"),

@@ -1,8 +1,10 @@
-"""The home page, the health check, and "Stay signed in"."""
+"""The home page (the public landing page signed out, the professional's home signed in), the health check, and
+"Stay signed in"."""
 
 import time
 
 from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.http import HttpResponse
@@ -18,14 +20,23 @@ from sharing.access import can_search
 from .middleware import SESSION_RENEWED_AT
 
 
+@login_not_required
 @require_http_methods(["GET", "POST"])
 def home(request):
-    """The home page's NHS number box goes straight to the patient's emergency view: sign in, type the number.
+    """Signed out, `/` is the public landing page: patients find what the record is, its partners and how to
+    object there, and professionals the way to sign in. Its POST (the NHS number box) is a professional's only:
+    signed out, it is sent to sign in, and nothing is searched.
+
+    Signed in, the home page's NHS number box goes straight to the patient's emergency view: type the number.
 
     It is the search by NHS number (portal.views.search) with a shortcut: the same rules (any active
     professional; POSTed, so the number stays out of URLs and history), the same audit row ("search:nhs"), the
     same answer when no patient has the number. Opening the view is then the access decision's, as from the
     search's results: a professional with no care relationship is refused there, and offered break glass."""
+    if not request.user.is_authenticated:
+        if request.method == "POST":
+            return redirect_to_login(request.get_full_path())
+        return render(request, "public/landing.html")
     nhs_form, not_found = NhsNumberSearchForm(), False
     if request.method == "POST":
         if not can_search(request.user):

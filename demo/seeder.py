@@ -409,7 +409,7 @@ class Seeder:
         if upheld and not _has_objection(upheld.patient):
             objection = self.web_request(upheld, days_ago=40, nhs_number=upheld.patient.nhs_number)
             optout_actions.match_patient(by=ig, objection=objection, patient=upheld.patient)
-            optout_actions.verify(by=ig, objection=objection)
+            optout_actions.verify(by=ig, objection=objection, identity_check="call-back")
             optout_actions.uphold(
                 by=ig,
                 objection=objection,
@@ -431,7 +431,7 @@ class Seeder:
                 how_told="in-person",
                 region=recorded.region,
             )
-            optout_actions.verify(by=ig, objection=objection)
+            optout_actions.verify(by=ig, objection=objection, identity_check="professional")
             self.summary.created["objections"] += 1
 
     def shared_by_others(self, record):

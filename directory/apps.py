@@ -8,7 +8,7 @@ class DirectoryConfig(AppConfig):
     def ready(self):
         from audit import subjects
 
-        from . import signals
+        from . import profiles, signals
         from .models import Organisation
 
         signals.connect()
@@ -16,5 +16,7 @@ class DirectoryConfig(AppConfig):
         subjects.register(
             organisation_names=lambda codes: dict(
                 Organisation.objects.filter(ods_code__in=set(codes)).values_list("ods_code", "name")
-            )
+            ),
+            # Who an IG user is, for the audit rows of the audit app's own pages (the subject-access letter).
+            professional_for=profiles.professional_for,
         )

@@ -71,7 +71,8 @@ def acting_as(professional: Professional, role_profile_id) -> Professional:
         seat.active = False
         return seat
     seat.organisation = role.organisation  # sets organisation_id too
-    seat.role, seat.job_title = role.role, role.job_title or professional.job_title
+    # The role profile's own title: the home job title belongs to the home role (a consultant acting as a GP).
+    seat.role, seat.job_title = role.role, role.job_title
     seat.active = professional.active and role.active
     return seat
 

@@ -38,7 +38,7 @@ from django.utils import timezone
 from audit.names import Action
 from audit.writers import audit
 
-from .models import Objection, RegionalProcess, new_reference
+from .models import IdentityCheck, Objection, RegionalProcess, new_reference
 
 Status = Objection.Status
 OPEN = (Status.RECEIVED, Status.VERIFIED, Status.UPHELD)
@@ -234,12 +234,28 @@ def match_patient(*, by, objection, patient):
 
 
 @transaction.atomic
-def verify(*, by, objection):
+def verify(*, by, objection, identity_check, note=""):
+    """IG confirmed who is asking (and how: `identity_check`, an IdentityCheck) and the matched patient. Not a
+    decision: decided_by/at are left for the uphold or reject that follows."""
     _require(objection, Status.RECEIVED)
     if objection.patient_id is None:
         raise InvalidTransition(f"Match {objection.reference} to a patient before verifying it.")
-    _decide(objection, by, Status.VERIFIED, "")
-    audit(by=by, action=Action.OBJECTION_VERIFIED, target=objection, patient_id=objection.patient_id)
+    if identity_check not in IdentityCheck.values:
+        raise InvalidTransition("Select how the requester's identity was checked.")
+    note = note.strip()
+    if identity_check == IdentityCheck.OTHER and not note:
+        raise InvalidTransition("Describe how the requester's identity was checked.")
+    objection.status = Status.VERIFIED
+    objection.verified_by, objection.verified_at = by, timezone.now()
+    objection.identity_check, objection.identity_check_note = identity_check, note[:500]
+    objection.save(update_fields=["status", "verified_by", "verified_at", "identity_check", "identity_check_note"])
+    audit(
+        by=by,
+        action=Action.OBJECTION_VERIFIED,
+        target=objection,
+        patient_id=objection.patient_id,
+        identity_check=identity_check,
+    )
     return objection
 
 
@@ -253,13 +269,19 @@ def uphold(*, by, objection, reason=""):
     return objection
 
 
-@transaction.atomic
-def reject(*, by, objection, reason, clinical_need=False, clinician_name=""):
+def check_reject(*, objection, reason, clinical_need=False, clinician_name=""):
+    """Raises InvalidTransition unless `reject` with these values would go ahead: IG's confirmation page is shown
+    only for a rejection that can be made."""
     _require(objection, Status.RECEIVED, Status.VERIFIED)
     if not reason.strip():
         raise InvalidTransition("Give the reason for rejecting the objection.")
     if clinical_need and not clinician_name.strip():
         raise InvalidTransition("A rejection for clinical need needs the name of the clinician who decided it.")
+
+
+@transaction.atomic
+def reject(*, by, objection, reason, clinical_need=False, clinician_name=""):
+    check_reject(objection=objection, reason=reason, clinical_need=clinical_need, clinician_name=clinician_name)
     objection.clinician_name = clinician_name.strip()
     _decide(objection, by, Status.REJECTED, reason)
     audit(
@@ -274,10 +296,15 @@ def reject(*, by, objection, reason, clinical_need=False, clinician_name=""):
     return objection
 
 
+def check_withdraw(*, objection):
+    """Raises InvalidTransition unless the objection can be withdrawn (it is still open)."""
+    _require(objection, Status.UPHELD, Status.RECEIVED, Status.VERIFIED)
+
+
 @transaction.atomic
 def withdraw(*, by, objection):
     """The patient opts back in: the shared view returns at once."""
-    _require(objection, Status.UPHELD, Status.RECEIVED, Status.VERIFIED)
+    check_withdraw(objection=objection)
     objection.status = Status.WITHDRAWN
     objection.withdrawn_at = timezone.now()
     objection.save(update_fields=["status", "withdrawn_at"])
@@ -319,7 +346,11 @@ def _send(event, objection, address):
     names: a stored case, or an Acknowledgement of a public request."""
     if not address:
         return
-    context = {"objection": objection, "service_name": settings.SERVICE_NAME}
+    context = {
+        "objection": objection,
+        "service_name": settings.SERVICE_NAME,
+        "response_days": settings.OPTOUT_RESPONSE_DAYS,
+    }
     # Sent inside the step's transaction on purpose: if the letter cannot go, the step is not taken (IG are
     # told in admin; the public form says so), so nothing stands without the patient being told.
     send_mail(

@@ -6,9 +6,30 @@ import re
 from django import forms
 
 from directory.models import Region
+from directory.regions import WHICH_AREA, boroughs_of
 from patients.nhs_numbers import normalise, validate_nhs_number
 
 POSTCODE = re.compile(r"^[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2}$")
+ON_BEHALF_FIELDS = ("on_behalf_name", "on_behalf_relationship")
+
+
+class HintedRadioSelect(forms.RadioSelect):
+    """Radios with a hint under each option that has one (`hints`: value -> text), as NHS.UK radio item hints;
+    _components/radios.html shows them."""
+
+    def __init__(self, *args, hints=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.hints = dict(hints or {})
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        option["hint"] = self.hints.get(str(value), "")
+        return option
+
+
+def region_radios():
+    """Each region's radio names its boroughs, so a patient can tell which area is theirs."""
+    return HintedRadioSelect(hints={region.value: boroughs_of(region) for region in Region})
 
 
 class DateOfBirthMixin:
@@ -71,9 +92,10 @@ class ObjectionRequestForm(DateOfBirthMixin, forms.Form):
     )
     contact_phone = forms.CharField(label="Phone number", max_length=30, required=False)
     region = forms.ChoiceField(
-        label="Where does the patient live or get care?",
+        label="Which area of London is this request for?",
+        help_text=WHICH_AREA,
         choices=Region.choices,
-        widget=forms.RadioSelect,
+        widget=region_radios(),
         error_messages={"required": "Select the area of London."},
     )
     reason = forms.CharField(
@@ -106,6 +128,9 @@ class ObjectionRequestForm(DateOfBirthMixin, forms.Form):
                 self.add_error("on_behalf_name", "Enter your full name.")
             if not cleaned.get("on_behalf_relationship", "").strip():
                 self.add_error("on_behalf_relationship", "Enter your relationship to the patient.")
+        else:
+            # Typed in before "Myself" was chosen (the fields are hidden then): not the requester's, never kept.
+            cleaned.update(dict.fromkeys(ON_BEHALF_FIELDS, ""))
         no_contact = not cleaned.get("contact_email") and not cleaned.get("contact_phone", "").strip()
         if no_contact and "contact_email" not in self.errors:
             self.add_error("contact_email", "Enter an email address or a phone number so we can reply.")
@@ -117,7 +142,6 @@ class ObjectionRequestForm(DateOfBirthMixin, forms.Form):
 
     def objection_details(self):
         data = self.cleaned_data
-        on_behalf = data["on_behalf"] == "other"
         return {
             "given_name": data["given_name"].strip(),
             "family_name": data["family_name"].strip(),
@@ -128,8 +152,8 @@ class ObjectionRequestForm(DateOfBirthMixin, forms.Form):
             "contact_phone": data["contact_phone"].strip(),
             "region": data["region"],
             "reason": data["reason"].strip(),
-            "on_behalf_name": data["on_behalf_name"].strip() if on_behalf else "",
-            "on_behalf_relationship": data["on_behalf_relationship"].strip() if on_behalf else "",
+            "on_behalf_name": data["on_behalf_name"].strip(),
+            "on_behalf_relationship": data["on_behalf_relationship"].strip(),
         }
 
 
@@ -153,7 +177,8 @@ class ProfessionalObjectionForm(forms.Form):
     )
     region = forms.ChoiceField(
         label="Region",
+        help_text=WHICH_AREA,
         choices=Region.choices,
-        widget=forms.RadioSelect,
+        widget=region_radios(),
         error_messages={"required": "Select the region."},
     )

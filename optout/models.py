@@ -37,6 +37,16 @@ class RegionalProcess(models.Model):
         return self.get_region_display()
 
 
+class IdentityCheck(models.TextChoices):
+    """How IG confirmed the requester is the patient, or may act for them, before verifying. Stored values."""
+
+    DOCUMENTS = "documents", "Identity documents seen (copies or in person)"
+    CALL_BACK = "call-back", "Phoned back on a number in the record, details confirmed"
+    PROFESSIONAL = "professional", "Confirmed by a professional caring for the patient"
+    AUTHORITY = "authority", "Representative's authority seen (for example power of attorney)"
+    OTHER = "other", "Another way (described in the notes)"
+
+
 class Objection(models.Model):
     class Status(models.TextChoices):
         RECEIVED = "received", "Received"
@@ -77,7 +87,16 @@ class Objection(models.Model):
     # Repeat requests from the same person are linked to the first rather than opening a second case.
     repeat_count = models.PositiveIntegerField(default=0)
     last_repeat_at = models.DateTimeField(null=True, blank=True)
-    # IG decisions.
+    # IG's check of who is asking (the verify step): who checked, when, and how.
+    verified_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    verified_at = models.DateTimeField(null=True, blank=True)
+    identity_check = models.CharField(
+        "how identity was checked", max_length=20, choices=IdentityCheck.choices, blank=True
+    )
+    identity_check_note = models.CharField("identity check notes", max_length=500, blank=True)
+    # IG's decision (uphold or reject): set at the decision only.
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )

@@ -34,6 +34,8 @@ from django.contrib.admin.views.main import SEARCH_VAR
 from django.core.paginator import Paginator
 from django.db.models import Q
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
@@ -142,7 +144,7 @@ class PatientAdmin(NhsNumberSearchMixin, admin.ModelAdmin):
         "given_name",
         "date_of_birth",
         "sex",
-        "postcode",
+        "postcode_display",
         "registered_gp",
         "data_quality_display",
     )
@@ -164,6 +166,10 @@ class PatientAdmin(NhsNumberSearchMixin, admin.ModelAdmin):
     def nhs_number_display(self, patient):
         return patient.nhs_number_display
 
+    @admin.display(description="Postcode", ordering="postcode")
+    def postcode_display(self, patient):
+        return patient.postcode_display  # "SW9 1NQ", however the source sent it
+
     @admin.display(description="Data quality")
     def data_quality_display(self, patient):
         return getattr(patient, "data_quality", "")
@@ -176,9 +182,13 @@ class PatientAdmin(NhsNumberSearchMixin, admin.ModelAdmin):
         copies = list(SourceDemographics.objects.filter(patient=patient).select_related("organisation"))
         if not copies:
             return "No source has sent demographics (recorded before sources were kept)."
+
+        def said(copy):
+            return date_format(timezone.localtime(demographics.said_at(copy)), "DATETIME_FORMAT")
+
         lines = [
             f"{copy.organisation.name} ({copy.organisation.ods_code}), said "
-            f"{demographics.said_at(copy):%d %b %Y %H:%M}{', restricted' if copy.restricted else ''}"
+            f"{said(copy)}{', restricted' if copy.restricted else ''}"
             for copy in demographics.ranked(copies, patient.registered_gp_id)
         ]
         lines += [

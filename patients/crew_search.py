@@ -35,6 +35,7 @@ from django.db.models.functions import Abs, ExtractYear, Left, Length, Replace, 
 from django.utils import timezone
 
 from .models import Patient, Sex
+from .postcodes import Postcode, parse_postcode  # noqa: F401 (crew search reads typed postcodes)
 
 AGE_TOLERANCE_YEARS = 5  # "about 70" is 65 to 75
 OLDEST_AGE = 120
@@ -145,31 +146,6 @@ class Ages:
     @classmethod
     def between(cls, youngest: int, oldest: int) -> "Ages":
         return cls(youngest, oldest, youngest + oldest)
-
-
-@dataclasses.dataclass(frozen=True)
-class Postcode:
-    outward: str  # "N19"
-    inward: str = ""  # "5NF", or "" when only the outward code was typed
-
-    @property
-    def compact(self) -> str:
-        return self.outward + self.inward
-
-
-_OUTWARD = "[A-Z]{1,2}[0-9][A-Z0-9]?"
-_FULL_POSTCODE = re.compile(f"({_OUTWARD})([0-9][A-Z]{{2}})")
-_OUTWARD_ONLY = re.compile(_OUTWARD)
-
-
-def parse_postcode(typed: str) -> Postcode | None:
-    """A UK postcode's shape, loosely (any case, spaces anywhere): "N19 5NF", "n195nf" or just "N19"; None else."""
-    compact = re.sub(r"\s+", "", typed).upper()
-    if match := _FULL_POSTCODE.fullmatch(compact):
-        return Postcode(match[1], match[2])
-    if _OUTWARD_ONLY.fullmatch(compact):
-        return Postcode(compact)
-    return None
 
 
 @dataclasses.dataclass(frozen=True)

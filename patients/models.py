@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from .categories import Category, entry_models, register
 from .nhs_numbers import format_nhs_number, validate_nhs_number
+from .postcodes import display_postcode
 from .units import display_unit, with_unit
 
 
@@ -82,6 +83,10 @@ class Patient(models.Model):
     @property
     def nhs_number_display(self):
         return format_nhs_number(self.nhs_number)
+
+    @property
+    def postcode_display(self):
+        return display_postcode(self.postcode)
 
     def age(self, on: date | None = None) -> int:
         on = on or self.date_of_death or timezone.localdate()

@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
-from audit.admin import NoDirectWritesMixin
+from audit.admin import NoDirectWritesMixin, QueueFilter
 from audit.writers import record_admin_view
 from directory.admin import OrganisationAdmin
 from directory.models import Organisation
@@ -124,18 +124,23 @@ class AssertedByFilter(admin.SimpleListFilter):
         return queryset
 
 
-def _overdue(now):
+UNREVIEWED = Q(asserted_by_token__isnull=False, reviewed_at__isnull=True)  # asserted by a partner system
+NEEDS_REVIEW = (BreakGlass.Outcome.PENDING, BreakGlass.Outcome.FOLLOW_UP)
+
+
+def review_overdue(now):
     current = Q(started_at__lte=now) & (Q(ended_at__isnull=True) | Q(ended_at__gt=now))
     return current & Q(review_on__lt=timezone.localdate(now))
 
 
-class InvolvementReviewFilter(admin.SimpleListFilter):
+class InvolvementReviewFilter(QueueFilter):
     """IG's queue, like break glass: what partner systems asserted and nobody has reviewed, and relationships
     past their review date (still current). Listed oldest first (`InvolvementAdmin.get_ordering`)."""
 
     title = "review"
     parameter_name = "review"
     QUEUE = "needed"
+    default = QUEUE  # the list opens on the queue; "All" lists every relationship
 
     def lookups(self, request, model_admin):
         return (
@@ -145,18 +150,15 @@ class InvolvementReviewFilter(admin.SimpleListFilter):
             ("reviewed", "Reviewed"),
         )
 
-    def queryset(self, request, queryset):
+    def filter_queue(self, queryset, value):
         now = timezone.now()
-        unreviewed = Q(asserted_by_token__isnull=False, reviewed_at__isnull=True)
-        if self.value() == self.QUEUE:
-            return queryset.filter(unreviewed | _overdue(now))
-        if self.value() == "unreviewed":
-            return queryset.filter(unreviewed)
-        if self.value() == "overdue":
-            return queryset.filter(_overdue(now))
-        if self.value() == "reviewed":
-            return queryset.filter(reviewed_at__isnull=False)
-        return queryset
+        if value == self.QUEUE:
+            return queryset.filter(UNREVIEWED | review_overdue(now))
+        if value == "unreviewed":
+            return queryset.filter(UNREVIEWED)
+        if value == "overdue":
+            return queryset.filter(review_overdue(now))
+        return queryset.filter(reviewed_at__isnull=False)
 
 
 class InvolvementForm(forms.ModelForm):
@@ -325,21 +327,22 @@ class BreakGlassReviewForm(forms.ModelForm):
         return cleaned
 
 
-class BreakGlassStatusFilter(admin.SimpleListFilter):
-    """The queue as IG works it: what still needs a decision (never reviewed, or waiting on a follow-up)."""
+class BreakGlassStatusFilter(QueueFilter):
+    """The queue as IG works it, and where the list opens: what still needs a decision (never reviewed, or waiting
+    on a follow-up). "All" lists reviewed ones too."""
 
     title = "review status"
     parameter_name = "status"
+    OPEN = "open"
+    default = OPEN
 
     def lookups(self, request, model_admin):
-        return (("to-review", "Not yet reviewed"), ("open", "Needing action (not reviewed or follow-up)"))
+        return ((self.OPEN, "Needing action (not reviewed or follow-up)"), ("to-review", "Not yet reviewed"))
 
-    def queryset(self, request, queryset):
-        if self.value() == "to-review":
+    def filter_queue(self, queryset, value):
+        if value == "to-review":
             return queryset.filter(review_outcome=BreakGlass.Outcome.PENDING)
-        if self.value() == "open":
-            return queryset.filter(review_outcome__in=[BreakGlass.Outcome.PENDING, BreakGlass.Outcome.FOLLOW_UP])
-        return queryset
+        return queryset.filter(review_outcome__in=NEEDS_REVIEW)
 
 
 @admin.register(BreakGlass)
@@ -533,7 +536,7 @@ class PrivacyAlertAdmin(NoDirectWritesMixin, admin.ModelAdmin):
             "by_rule": by_rule,
             "alert_count": len(found),
             "queue_count": _capped_count(queue),
-            "overdue_count": _capped_count(Involvement.objects.filter(_overdue(now))),
+            "overdue_count": _capped_count(Involvement.objects.filter(review_overdue(now))),
             "queue_url": f"{involvements}?{urlencode({'review': InvolvementReviewFilter.QUEUE})}",
             "unreviewed_url": f"{involvements}?{urlencode({'review': 'unreviewed'})}",
             "overdue_url": f"{involvements}?{urlencode({'review': 'overdue'})}",
@@ -559,6 +562,20 @@ class EntryProblemForm(forms.ModelForm):
         fields = ("status", "ig_note")
 
 
+class EntryProblemQueueFilter(QueueFilter):
+    """Opens on the reports IG still have to pass on (open); any one status, or all."""
+
+    title = "status"
+    parameter_name = "status__exact"  # Django's own name for a status filter, so earlier links keep working
+    default = EntryProblem.Status.OPEN
+
+    def lookups(self, request, model_admin):
+        return EntryProblem.Status.choices
+
+    def filter_queue(self, queryset, value):
+        return queryset.filter(status=value)
+
+
 @admin.register(EntryProblem)
 class EntryProblemAdmin(admin.ModelAdmin):
     """What professionals reported as wrong with an entry, for IG to follow up: open ones are those not sent to the
@@ -570,7 +587,7 @@ class EntryProblemAdmin(admin.ModelAdmin):
 
     form = EntryProblemForm
     list_display = ("reported_at", "status", "source_organisation", "reporter_organisation_code", "sent_at")
-    list_filter = ("status", ("source_organisation", admin.RelatedOnlyFieldListFilter))
+    list_filter = (EntryProblemQueueFilter, ("source_organisation", admin.RelatedOnlyFieldListFilter))
     search_fields = ("=source_organisation__ods_code", "=reporter_organisation_code")
     list_select_related = ("source_organisation",)
     date_hierarchy = "reported_at"

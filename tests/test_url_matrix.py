@@ -33,7 +33,10 @@ POST_ONLY = "post-only"
 DOCUMENT = "document"  # under a patient, serving a document's content rather than a page: test_record_documents
 LAUNCH = "launch"  # in-context launch from a clinical system: test_launch_refuses_every_bad_token_for_every_actor
 CLASSIFIED = {
-    "home": SIGNED_IN,
+    # Public for GET (issue 18): signed out, the landing page; signed in, the professional's home, so it is checked
+    # with the signed-in pages too (SIGNED_IN_TOO). Its POST searches for a professional only:
+    # tests/carerecord/test_home_nhs_number.py.
+    "home": PUBLIC,
     "my-patients": SIGNED_IN,
     "patient-search": SIGNED_IN,
     "healthz": PUBLIC,
@@ -41,6 +44,7 @@ CLASSIFIED = {
     "optout-partners": PUBLIC,
     "optout-how": PUBLIC,
     "optout-request": PUBLIC,
+    "optout-request-check": PUBLIC,  # "Check your answers": back to the form without answers in the session
     "optout-request-done": PUBLIC,
     "break-glass": POST_ONLY,  # under a patient, but an action: tested by test_break_glass_endpoint
     "record-letter-attachment": DOCUMENT,
@@ -56,6 +60,8 @@ CLASSIFIED = {
 }
 # Signed-in URLs that are actions, not pages: POSTed, and what they answer.
 SIGNED_IN_POSTS = {"stay-signed-in": 204}
+# Public pages that are signed-in pages once signed in: anyone else gets the public page (200), no patient data.
+SIGNED_IN_TOO = {"home"}
 # A value for every route parameter a record URL may have; an unknown one fails `record_urls()`.
 TREND_CODE = "4548-4"  # the observation code `full_record` has
 ROUTE_PARAMETER = re.compile(r"<(?:\w+:)?(\w+)>")
@@ -354,11 +360,11 @@ def test_an_attachment_follows_its_letter_for_every_actor_once_the_patient_has_o
 def test_signed_in_pages_show_no_patient_data_without_a_search(signed_in, actor, patient, full_record):
     client = signed_in(actor)
     for name, kind in CLASSIFIED.items():
-        if kind != SIGNED_IN:
+        if kind != SIGNED_IN and name not in SIGNED_IN_TOO:
             continue
         url = reverse(name)
         response = client.post(url) if name in SIGNED_IN_POSTS else client.get(url)
-        if actor in SENT_TO_SIGN_IN:
+        if actor in SENT_TO_SIGN_IN and name not in SIGNED_IN_TOO:
             assert (response.status_code, response["Location"]) == (302, sign_in_redirect(url)), name
             continue
         refused = actor in NOT_AN_ACTIVE_PROFESSIONAL and name in ("my-patients", "patient-search")
@@ -458,7 +464,7 @@ IG_OPENS = {
     "auth.user": set(),
     "account.emailaddress": set(),
     "mfa.authenticator": set(),
-    "audit.accessevent": {"changelist", "change", "history", "patient"},
+    "audit.accessevent": {"changelist", "change", "history", "patient", "subjectaccess", "letter"},
     "audit.auditevent": {"changelist", "change", "history"},
     "directory.organisation": {"changelist", "add", "change", "history"},
     "directory.professional": {"changelist", "add", "change", "history"},
@@ -505,6 +511,10 @@ ADMIN_SHOWS = {
     ("audit.accessevent", "change"): ADMIN_NAMES,
     ("audit.accessevent", "history"): ADMIN_NAMES,
     ("audit.accessevent", "patient"): ADMIN_NAMES,  # "who has seen this record"
+    # Issue 18, subject access: the period form names the patient; the letter shows their address (an AccessEvent,
+    # page "admin:subject-access").
+    ("audit.accessevent", "subjectaccess"): ADMIN_NAMES,
+    ("audit.accessevent", "letter"): ADMIN_DETAILS,
     ("audit.auditevent", "changelist"): ADMIN_NAMES,
     ("audit.auditevent", "change"): ADMIN_NAMES,
     ("audit.auditevent", "history"): ADMIN_NAMES,
@@ -749,6 +759,7 @@ def test_finding_1_every_admin_url_ig_reach_writes_an_access_event_exactly_when_
         "admin:objection-match",
         "admin:hl7-message",
         "admin:entry-problem",
+        "admin:subject-access",
     }
 
 
@@ -756,8 +767,9 @@ def test_public_urls_need_no_sign_in(client):
     for name, kind in CLASSIFIED.items():
         if kind == PUBLIC:
             response = client.get(reverse(name))
-            # The confirmation page exists only after a request: without one it sends you to the form.
-            expected = (302, reverse("optout-request")) if name == "optout-request-done" else (200, None)
+            # "Check your answers" and the confirmation exist only part way through a request: else, the form.
+            without_answers = name in ("optout-request-check", "optout-request-done")
+            expected = (302, reverse("optout-request")) if without_answers else (200, None)
             assert (response.status_code, response.get("Location")) == expected, name
 
 

@@ -8,6 +8,7 @@ from django.utils.html import format_html
 from django.utils.timesince import timesince
 
 from patients.categories import Category
+from patients.postcodes import display_postcode
 from patients.units import display_unit, with_unit
 
 register = template.Library()
@@ -268,3 +269,9 @@ def readings(observations):
     for reading in grouped.values():
         reading.parts.sort(key=lambda part: part.pk)
     return sorted(grouped.values(), key=lambda reading: reading.name)
+
+
+@register.filter
+def postcode(value):
+    """A postcode as on a letter ("SW9 1NQ"), however it was stored."""
+    return display_postcode(value)

@@ -62,12 +62,29 @@ def axe():
     return Axe()
 
 
+def _design_systems_reveal(violation, node) -> bool:
+    """NHS.UK frontend (like GOV.UK's) sets aria-expanded on a radio that opens a conditional reveal, on purpose:
+    screen readers announce it, though ARIA does not list it for radios (alphagov/govuk-frontend#979). Only that is
+    let through: any other finding on the node, or on any other element, still fails."""
+    messages = [item["message"] for key in ("all", "any", "none") for item in node.get(key, [])]
+    html = node.get("html", "")
+    return (
+        violation["id"] == "aria-allowed-attr"
+        and 'type="radio"' in html
+        and "aria-controls=" in html
+        and all(message.startswith("ARIA attribute is not allowed: aria-expanded=") for message in messages)
+    )
+
+
 @pytest.fixture
 def assert_accessible(page, axe):
-    """axe-core finds no WCAG 2.2 A/AA violation on the page as it stands."""
+    """axe-core finds no WCAG 2.2 A/AA violation on the page as it stands (but the design system's own reveal)."""
 
     def check():
         results = axe.run(page, options={"runOnly": {"type": "tag", "values": WCAG_TAGS}})
+        for violation in results.response["violations"]:
+            violation["nodes"] = [node for node in violation["nodes"] if not _design_systems_reveal(violation, node)]
+        results.response["violations"] = [v for v in results.response["violations"] if v["nodes"]]
         assert results.violations_count == 0, f"{page.url}\n{results.generate_report()}"
 
     return check

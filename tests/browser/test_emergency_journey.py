@@ -78,7 +78,8 @@ def test_sign_in_type_the_nhs_number_and_see_allergies_and_medications_on_the_fi
 ):
     patient = emergency_record
     page.set_viewport_size(PHONE)
-    page.goto(f"{live_server.url}/")
+    page.goto(f"{live_server.url}/")  # signed out, the public landing page: its way in for professionals
+    page.get_by_role("link", name="Sign in (health and care professionals)").click()
     expect(page).to_have_url(re.compile(r"/accounts/login/"))
     page.get_by_label("Email").fill(clinician.email)
     page.get_by_label("Password").fill(factories.PASSWORD)

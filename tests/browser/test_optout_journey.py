@@ -70,7 +70,7 @@ def test_opt_out_uphold_and_withdraw(
     page.set_viewport_size({"width": 375, "height": 812})
     page.goto(f"{live_server.url}/opt-out/request/")
     assert_accessible()
-    page.get_by_role("button", name="Send request").click()
+    page.get_by_role("button", name="Continue").click()
     expect(page.locator(".nhsuk-error-summary")).to_be_visible()
     expect(page).to_have_title(re.compile("^Error:"))
     assert_accessible()
@@ -85,6 +85,8 @@ def test_opt_out_uphold_and_withdraw(
     page.get_by_label("Postcode").fill("SE1 7EH")
     page.get_by_label("South East London").check()
     page.get_by_label("Email address").fill("patient@example.com")
+    page.get_by_role("button", name="Continue").click()
+    expect(page.get_by_role("heading", name="Check your answers before sending your request")).to_be_visible()
     page.get_by_role("button", name="Send request").click()
 
     expect(page.get_by_role("heading", name="Request received")).to_be_visible()
@@ -100,10 +102,14 @@ def test_opt_out_uphold_and_withdraw(
     expect(ig).to_have_url(re.compile(r"/admin/optout/objection/$"))
     ig.get_by_role("link", name=reference).click()
     admin_step(ig, f"Match {patient.full_name}", "is matched to")
+    ig.get_by_role("button", name="Verify").click()  # how identity was checked is asked for first
+    expect(ig.locator(".messagelist .error")).to_contain_text("Select how the requester's identity was checked")
+    ig.get_by_label("Phoned back on a number in the record, details confirmed").check()
     admin_step(ig, "Verify", "is verified")
+    expect(ig.locator("fieldset", has_text="Identity check")).to_contain_text("Phoned back on a number in the record")
     ig.get_by_label("Reason for upholding").fill("The patient's wish; identity confirmed by phone.")
     admin_step(ig, "Uphold", "is upheld")
-    expect(ig.locator("#objection-workflow")).to_contain_text("objection.upheld")
+    expect(ig.locator("#objection-workflow")).to_contain_text("Upheld")
 
     # A clinician at the practice (the hospital's entries come from another organisation) opens the record, on a
     # desktop this time, in the same browser the patient used (whose part is done).
@@ -121,8 +127,16 @@ def test_opt_out_uphold_and_withdraw(
     expect(page.get_by_text(SHARED_LETTER)).to_have_count(0)
     assert_accessible()
 
-    # The patient changes their mind: IG records the withdrawal, and the shared record is back at once.
-    admin_step(ig, "Record withdrawal", "is withdrawn")
+    # The patient changes their mind: IG records the withdrawal (asked to confirm first, with what it will do),
+    # and the shared record is back at once.
+    ig.get_by_role("button", name="Record withdrawal").click()
+    expect(ig.get_by_role("heading", name=f"Record the withdrawal of {reference}?")).to_be_visible()
+    expect(ig.locator("#objection-confirmation")).to_contain_text("other organisations' entries are shown again")
+    ig.get_by_role("link", name="No, go back").click()  # nothing changed yet
+    objection.refresh_from_db()
+    assert objection.status == Objection.Status.UPHELD
+    ig.get_by_role("button", name="Record withdrawal").click()
+    admin_step(ig, "Yes, record the withdrawal", "is withdrawn")
     page.goto(record_url)
     expect(page.get_by_text(OPTED_OUT)).to_have_count(0)
     expect(page.get_by_text(SHARED_CONDITION, exact=True)).to_be_visible()

@@ -94,3 +94,14 @@ def test_a_number_nobody_has_gets_the_searchs_own_answer(client, clinician, pati
     # The search's answer for the same number says the same.
     search = client.post(reverse("patient-search"), {"by": "nhs", "nhs_number": unused})
     assert "No patients found" in search.content.decode() and NOT_FOUND in search.content.decode()
+
+
+@pytest.mark.hazard("H-03")
+def test_signed_out_the_box_is_not_there_and_its_post_is_sent_to_sign_in(client, patient):
+    """`/` is the public landing page signed out (login_not_required): its GET shows no box, and a POST of a number
+    searches nothing; it is sent to sign in, as any professional page is."""
+    assert 'name="nhs_number"' not in client.get(reverse("home")).content.decode()
+    response = client.post(reverse("home"), {"nhs_number": patient.nhs_number})
+    assert response.status_code == 302
+    assert response["Location"] == f"{reverse('account_login')}?next=/"
+    assert not AccessEvent.objects.exists()

@@ -77,7 +77,8 @@ def test_every_response_carries_a_request_id(client, settings):
 
 @pytest.mark.django_db
 def test_signed_out_pages_redirect_to_sign_in(client):
-    for url in ["/", "/patients/", "/patients/search/"]:
+    # Not "/": signed out, it is the public landing page (tests/optout/test_public_pages.py).
+    for url in ["/patients/", "/patients/search/"]:
         response = client.get(url)
         assert response.status_code == 302
         assert response["Location"].startswith("/accounts/login/")

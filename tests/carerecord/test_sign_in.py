@@ -87,7 +87,7 @@ def test_session_ends_after_fifteen_idle_minutes(client, clinician):
         clock.shift(timedelta(minutes=14))
         assert client.get(reverse("home")).status_code == 200
         clock.shift(timedelta(minutes=15, seconds=1))
-        response = client.get(reverse("home"))
+        response = client.get(reverse("my-patients"))  # not "/": signed out, that is the public landing page
         assert response.status_code == 302 and response["Location"].startswith(reverse("account_login"))
 
 
@@ -100,7 +100,7 @@ def test_session_ends_after_its_absolute_age(client, clinician):
     session.save()
     response = client.get(reverse("home"))
     assert response.status_code == 302 and response["Location"].startswith(reverse("account_login"))
-    assert client.get(reverse("home")).status_code == 302
+    assert client.get(reverse("my-patients")).status_code == 302
 
 
 def test_passwords_need_twelve_characters():
@@ -112,7 +112,7 @@ def test_passwords_need_twelve_characters():
 def test_sign_out_is_a_post(client, clinician):
     client.force_login(clinician)
     assert client.post(reverse("account_logout")).status_code == 302
-    assert client.get(reverse("home")).status_code == 302
+    assert client.get(reverse("my-patients")).status_code == 302
 
 
 def test_security_headers(client):

@@ -79,7 +79,7 @@ def test_a_feed_never_upholds_it_the_record_is_shared_until_ig_do(sender, ours, 
     imported(consent(status="inactive"), sender)  # nor can a feed take it back
     objection = Objection.objects.get()
     assert objection.status == "received"
-    actions.verify(by=None, objection=objection)
+    actions.verify(by=None, objection=objection, identity_check="documents")
     actions.uphold(by=None, objection=objection)
     assert decide(clinician, ours).opted_out  # IG's decision, as for any other objection
 
@@ -89,7 +89,7 @@ def test_ig_work_it_in_admin_as_any_other(sender, ours, ig_client):
     objection = Objection.objects.get()
     page = ig_client.get(reverse("admin:optout_objection_change", args=[objection.pk])).content.decode()
     assert "Sent by a partner system (FHIR Consent)" in page and "Dr Paul Rastall" in page
-    ig_client.post(reverse("admin:optout_objection_verify", args=[objection.pk]))
+    ig_client.post(reverse("admin:optout_objection_verify", args=[objection.pk]), {"identity_check": "documents"})
     objection.refresh_from_db()
     assert objection.status == "verified"
 

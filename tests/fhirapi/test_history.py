@@ -111,7 +111,7 @@ def objected(patient):
     objection = optout.record_professional_objection(
         by=None, patient=patient, reason="", how_told="In clinic", region=Region.NCL
     )
-    optout.verify(by=None, objection=objection)
+    optout.verify(by=None, objection=objection, identity_check="documents")
     optout.uphold(by=None, objection=objection)
     return patient
 

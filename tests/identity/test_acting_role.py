@@ -154,3 +154,21 @@ def test_allauths_self_service_for_emails_and_linked_identities_is_not_offered(c
     client.force_login(professional.user)
     assert client.get(path).status_code == 404
     assert client.post(path, {"action_remove": "", "account": "1"}).status_code == 404
+
+
+@pytest.mark.hazard("H-03")
+def test_each_access_event_keeps_the_role_acted_in_at_the_time(client, locum):
+    """What "who has seen my record" says of a person is who they were then: the role profile's job title (or
+    its role's name) while acting in it, the home role's otherwise; a later change in the directory rewrites
+    nothing."""
+    professional, role, ward_patient, practice_patient = locum
+    professional.job_title = "Consultant in acute medicine"
+    professional.save()
+    client.force_login(professional.user)
+    client.get(reverse("record-summary", args=[ward_patient.pk]))
+    acting(client, role)
+    client.get(reverse("record-summary", args=[practice_patient.pk]))
+    professional.job_title = "Medical director"
+    professional.save()
+    rows = list(AccessEvent.objects.order_by("at", "pk").values_list("organisation_code", "professional_role"))
+    assert rows == [("RBA", "Consultant in acute medicine"), ("F81001", role.job_title or "General practitioner")]

@@ -161,7 +161,8 @@ def test_an_organisation_carerecord_does_not_know_is_refused_with_a_page_and_aud
         "unknown-organisation",
         "ZZZ99",
     )
-    assert browser.get(f"{live_server.url}/", allow_redirects=False).status_code == 302  # not signed in
+    # Not "/": signed out, that is the public landing page (200 for anyone).
+    assert browser.get(f"{live_server.url}/patients/", allow_redirects=False).status_code == 302  # not signed in
 
 
 def test_someone_the_record_has_no_professional_for_is_refused(sso, live_server, places):
@@ -220,7 +221,7 @@ def test_sign_out_ends_the_session_and_offers_the_providers_end_session(sso, liv
     assert "You have signed out" in page.text
     end_session = re.search(r'href="([^"]+/session/end[^"]*)"', page.text)
     assert end_session, page.text
-    assert browser.get(f"{live_server.url}/", allow_redirects=False).status_code == 302  # carerecord: signed out
+    assert browser.get(f"{live_server.url}/patients/", allow_redirects=False).status_code == 302  # signed out
     # At the provider: its sign-out page, its button, back to carerecord's signed-out page, and nothing offered.
     provider_page = browser.get(end_session.group(1).replace("&amp;", "&"))
     back = follow(browser, submit(browser, provider_page), stop_at=f"{live_server.url}/accounts/signed-out/")

@@ -1,10 +1,11 @@
 """The public opt-out form, as a member of the public (or a bot) meets it: no sign-in, one clear error per bad
-value with an error summary, the same confirmation whether or not the patient is known, a repeat linked to the
-first request, bots and floods turned away, and CSRF enforced."""
+value with an error summary, "Check your answers" before anything is sent, the same confirmation whether or not
+the patient is known, a repeat linked to the first request, bots and floods turned away, and CSRF enforced."""
 
 import html
 import re
 
+import lxml.html
 import pytest
 from django.core import mail
 from django.core.cache import cache
@@ -12,11 +13,14 @@ from django.test import Client
 from django.urls import reverse
 
 from audit.models import AuditEvent
+from directory.models import Region
+from directory.regions import BOROUGHS, WHICH_AREA
 from optout.models import Objection
 
 pytestmark = pytest.mark.django_db
 
 FORM = reverse("optout-request")
+CHECK = reverse("optout-request-check")
 DONE = reverse("optout-request-done")
 VALID = {
     "on_behalf": "self",
@@ -45,7 +49,12 @@ def fresh_rate_limit():
 
 
 def submit(client, **changes):
-    return client.post(FORM, {**VALID, **changes})
+    """The whole request: the form, then "Send request" on "Check your answers" when the form took the answers
+    (otherwise the form's own answer: its errors, or the rate limit)."""
+    response = client.post(FORM, {**VALID, **changes})
+    if response.status_code == 302 and response["Location"] == CHECK:
+        return client.post(CHECK)
+    return response
 
 
 def error_summary(body):
@@ -289,6 +298,10 @@ def test_csrf_is_enforced():
     client.get(FORM)
     token = client.cookies["csrftoken"].value
     response = client.post(FORM, {**VALID, "csrfmiddlewaretoken": token})
+    assert response.status_code == 302 and response["Location"] == CHECK
+    assert client.post(CHECK).status_code == 403  # "Send request" needs the token too
+    assert not Objection.objects.exists()
+    response = client.post(CHECK, {"csrfmiddlewaretoken": token})
     assert response.status_code == 302 and response["Location"] == DONE
     assert Objection.objects.count() == 1
 
@@ -302,6 +315,186 @@ def test_a_mail_failure_loses_nothing_typed_and_stores_nothing(client, monkeypat
     monkeypatch.setattr("optout.actions.send_mail", broken)
     response = submit(client)
     assert response.status_code == 503
-    assert "could not send your request" in response.content.decode()
-    assert "Okonkwo" in response.content.decode()  # what they typed is still in the form
+    body = response.content.decode()
+    assert "could not send your request" in body and '<a href="#send-request">Sorry' in body  # in the summary
+    assert "Okonkwo" in body  # what they typed is still there, on "Check your answers"
     assert not Objection.objects.exists()
+    # Kept to try again: once the mail goes, the same answers are sent.
+    monkeypatch.undo()
+    assert client.post(CHECK)["Location"] == DONE
+    assert Objection.objects.get().family_name == "Okonkwo-Reyes"
+
+
+def page_of(response):
+    return lxml.html.fromstring(response.content.decode())
+
+
+def summary_rows(response):
+    """{key: value} of "Check your answers", and the "Change" links' hrefs in order."""
+    page = page_of(response)
+    rows = page.xpath('//dl[@class="nhsuk-summary-list"]/div[@class="nhsuk-summary-list__row"]')
+    values = {
+        row.xpath("string(dt)").strip(): " ".join(row.xpath('string(dd[@class="nhsuk-summary-list__value"])').split())
+        for row in rows
+    }
+    return values, [row.xpath(".//a/@href")[0] for row in rows]
+
+
+@pytest.mark.hazard("H-06")
+def test_finding_the_first_post_only_leads_to_check_your_answers_and_stores_nothing(client):
+    """Before: the form's POST stored the request and sent the letter at once, unchecked. Now the requester reads
+    back what IG will match a record on, and only "Send request" stores it."""
+    response = client.post(FORM, {**VALID, "nhs_number": "9999000002", "contact_phone": "020 7946 0000"})
+    assert response.status_code == 302 and response["Location"] == CHECK  # nothing about the patient in the URL
+    assert not Objection.objects.exists() and mail.outbox == [] and not AuditEvent.objects.exists()
+
+    check = client.get(CHECK)
+    assert check.status_code == 200
+    assert "<title>Check your answers" in check.content.decode()
+    values, changes = summary_rows(check)
+    assert values == {
+        "Who the request is for": "Myself",
+        "Given name": "Nadia",
+        "Family name": "Okonkwo-Reyes",
+        "Date of birth": "3 April 1961",
+        "NHS number": "999 900 0002",
+        "Postcode": "SE1 7EH",
+        "Area of London": "South East London",
+        "Email address": "nadia@example.com",
+        "Phone number": "020 7946 0000",
+        "Why you object": "I would rather each service kept its own notes.",
+    }
+    assert all(href.startswith(f"{FORM}#id_") for href in changes)  # back to the form, by a fragment only
+    assert f'action="{CHECK}"' in check.content.decode()
+
+    assert client.post(CHECK)["Location"] == DONE
+    objection = Objection.objects.get()
+    assert (objection.nhs_number, objection.contact_phone) == ("9999000002", "020 7946 0000")
+    assert len(mail.outbox) == 1
+
+
+def test_dates_read_as_a_letter_would_put_them(client):
+    client.post(FORM, {**VALID, "dob_day": "15", "dob_month": "3", "dob_year": "1984", "nhs_number": ""})
+    values, _ = summary_rows(client.get(CHECK))
+    assert values["Date of birth"] == "15 March 1984" and values["NHS number"] == "Not given"
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_check_your_answers_without_answers_goes_to_the_form(client, method):
+    response = getattr(client, method)(CHECK)
+    assert response.status_code == 302 and response["Location"] == FORM
+    assert not Objection.objects.exists()
+
+
+def test_answers_are_sent_once_and_then_forgotten(client):
+    assert submit(client)["Location"] == DONE
+    assert "optout_answers" not in client.session
+    assert client.get(CHECK)["Location"] == FORM  # nothing to check any more
+    assert client.post(CHECK)["Location"] == FORM  # nor to send again
+    assert Objection.objects.count() == 1 and len(mail.outbox) == 1
+    assert 'value="Okonkwo-Reyes"' not in client.get(FORM).content.decode()  # a fresh form for a next request
+
+
+@pytest.mark.hazard("H-06")
+def test_change_goes_back_to_the_form_filled_in_and_sends_the_changed_answer(client):
+    client.post(FORM, VALID)
+    form = client.get(FORM).content.decode()
+    assert 'value="Okonkwo-Reyes"' in form and 'value="SE1 7EH"' in form and 'value="1961"' in form
+    assert re.search(r'value="SEL" checked', form) and re.search(r'value="self" checked', form)
+
+    assert client.post(FORM, {**VALID, "postcode": "N1 9GU", "region": "NCL"})["Location"] == CHECK
+    values, _ = summary_rows(client.get(CHECK))
+    assert (values["Postcode"], values["Area of London"]) == ("N1 9GU", "North Central London")
+    client.post(CHECK)
+    assert (Objection.objects.get().postcode, Objection.objects.get().region) == ("N19GU", "NCL")
+
+
+@pytest.mark.hazard("H-06")
+def test_finding_asking_for_myself_keeps_nothing_typed_in_the_on_behalf_fields(client):
+    """Before: the on-behalf fields showed (and were posted) under "Myself" too. Typed in and then "Myself" chosen,
+    they are in no answer, no check page, no form filled in again, no case and no letter."""
+    typed = {"on_behalf": "self", "on_behalf_name": "Sam Reyes", "on_behalf_relationship": "Son"}
+    assert client.post(FORM, {**VALID, **typed})["Location"] == CHECK
+    answers = client.session["optout_answers"]
+    assert (answers["on_behalf_name"], answers["on_behalf_relationship"]) == ("", "")
+    check = client.get(CHECK)
+    values, _ = summary_rows(check)
+    assert "Your full name" not in values and "Your relationship to them" not in values
+    assert "Sam Reyes" not in check.content.decode()
+    assert "Sam Reyes" not in client.get(FORM).content.decode()
+    client.post(CHECK)
+    objection = Objection.objects.get()
+    assert (objection.on_behalf_name, objection.on_behalf_relationship) == ("", "")
+    assert "Sam Reyes" not in mail.outbox[0].body and "Dear Nadia Okonkwo-Reyes" in mail.outbox[0].body
+
+
+def test_asking_for_someone_else_shows_who_is_asking_on_check_your_answers(client):
+    client.post(FORM, {**VALID, "on_behalf": "other", "on_behalf_name": "Sam Reyes", "on_behalf_relationship": "Son"})
+    values, changes = summary_rows(client.get(CHECK))
+    assert values["Who the request is for"] == "Someone else, on their behalf"
+    assert (values["Your full name"], values["Your relationship to them"]) == ("Sam Reyes", "Son")
+    assert changes[1:3] == [f"{FORM}#id_on_behalf_name", f"{FORM}#id_on_behalf_relationship"]
+
+
+def conditional_reveal(response):
+    """The "Someone else" radio, and the reveal it controls."""
+    page = page_of(response)
+    (other,) = page.xpath('//input[@name="on_behalf"][@value="other"]')
+    (myself,) = page.xpath('//input[@name="on_behalf"][@value="self"]')
+    assert myself.get("aria-controls") is None
+    (reveal,) = page.xpath(f'//*[@id="{other.get("aria-controls")}"]')
+    return other, reveal
+
+
+def test_finding_the_on_behalf_fields_are_a_conditional_reveal_under_someone_else(client):
+    """Before: "Your full name" and "Your relationship to them" stood on their own, under "Myself" too."""
+    other, reveal = conditional_reveal(client.get(FORM))
+    assert other.xpath('ancestor::div[@data-module="nhsuk-radios"]')
+    assert reveal.get("class").split() == ["nhsuk-radios__conditional", "nhsuk-radios__conditional--hidden"]
+    assert reveal.xpath('parent::div[@class="nhsuk-radios"]')  # beside its option, as the frontend expects
+    assert [i.get("id") for i in reveal.xpath(".//input")] == ["id_on_behalf_name", "id_on_behalf_relationship"]
+    assert len(page_of(client.get(FORM)).xpath('//input[@name="on_behalf_name"]')) == 1  # nowhere else
+
+
+def test_the_reveal_is_open_when_someone_else_is_chosen_and_its_errors_show_inside_it(client):
+    response = client.post(FORM, {**VALID, "on_behalf": "other"})
+    assert response.status_code == 400
+    _, reveal = conditional_reveal(response)
+    assert reveal.get("class") == "nhsuk-radios__conditional"
+    assert reveal.xpath('.//*[@id="id_on_behalf_name-error"]') and reveal.xpath(
+        './/*[@id="id_on_behalf_relationship-error"]'
+    )
+    # Chosen "Myself", with an error elsewhere: closed, and no error for fields that do not apply.
+    response = client.post(FORM, {**VALID, "on_behalf": "self", "given_name": ""})
+    _, reveal = conditional_reveal(response)
+    assert "nhsuk-radios__conditional--hidden" in reveal.get("class")
+    assert field_error(response.content.decode(), "id_on_behalf_name") is None
+
+
+def test_finding_each_area_of_london_names_its_boroughs(client):
+    """Before: five region names and nothing to say which one a patient is in."""
+    page = page_of(client.get(FORM))
+    assert WHICH_AREA in page.xpath('string(//div[@id="id_region-hint"])')
+    for region in Region:
+        (radio,) = page.xpath(f'//input[@name="region"][@value="{region.value}"]')
+        (hint,) = page.xpath(f'//*[@id="{radio.get("aria-describedby")}"]')
+        assert hint.text_content().strip() == ", ".join(BOROUGHS[region])
+
+
+def test_the_check_step_is_not_counted_against_the_limit_yet_cannot_send_twice(settings):
+    settings.OPTOUT_REQUESTS_PER_HOUR = 1
+    client = Client(REMOTE_ADDR="203.0.113.9")
+    assert submit(client)["Location"] == DONE  # one form POST: within the limit, sent
+    assert client.post(CHECK)["Location"] == FORM  # the send cannot be replayed without another form POST
+    assert submit(client, family_name="Again").status_code == 429  # which the limit refuses
+    assert Objection.objects.count() == 1
+
+
+def test_the_promised_reply_time_is_the_setting(client, settings):
+    settings.OPTOUT_RESPONSE_DAYS = 20
+    assert "usually within 20 days" in client.get(FORM).content.decode()
+    submit(client)
+    done = client.get(DONE).content.decode()
+    assert "usually within 20 days" in done and "30 days" not in done
+    (acknowledgement,) = mail.outbox
+    assert "usually within 20 days" in acknowledgement.body and "30 days" not in acknowledgement.body

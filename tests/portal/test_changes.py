@@ -220,7 +220,7 @@ def test_entries_the_viewer_may_not_see_are_never_counted_or_listed(
     objection = optout.record_professional_objection(
         by=None, patient=patient, reason="", how_told="In clinic", region="NCL"
     )
-    optout.verify(by=None, objection=objection)
+    optout.verify(by=None, objection=objection, identity_check="documents")
     optout.uphold(by=None, objection=objection)
     later(clock, hours=1)
     page = look(client, clinician, patient, "record-changes")

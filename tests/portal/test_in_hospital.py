@@ -112,7 +112,7 @@ def test_no_notice_from_what_the_viewer_may_not_see(client, clinician, patient, 
         by=None, patient=patient, reason="", how_told="In clinic", region="NCL"
     )
     assert "Shared ward" in banner(client, clinician, patient)  # received: nothing changes yet
-    optout.verify(by=None, objection=objection)
+    optout.verify(by=None, objection=objection, identity_check="documents")
     optout.uphold(by=None, objection=objection)
     assert NOTICE not in banner(client, clinician, patient)  # opted out: other organisations' entries are not shown
 

@@ -71,7 +71,7 @@ def looked_at(client, clinician, patient, care_team, clock, ig_officer):
     objection = optout.record_professional_objection(
         by=None, patient=opted_out, reason="", how_told="In clinic", region="NCL"
     )
-    optout.verify(by=None, objection=objection)
+    optout.verify(by=None, objection=objection, identity_check="documents")
     optout.uphold(by=None, objection=objection)
     open_record(client, clinician, opted_out)
     later(clock, minutes=1)

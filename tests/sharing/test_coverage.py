@@ -53,7 +53,7 @@ def upheld_objection(patient, ig):
     objection = optout_actions.record_professional_objection(
         by=ig, patient=patient, reason="Does not want sharing", how_told="in-person", region=Region.SEL
     )
-    optout_actions.verify(by=ig, objection=objection)
+    optout_actions.verify(by=ig, objection=objection, identity_check="documents")
     return optout_actions.uphold(by=ig, objection=objection, reason="Patient's wish")
 
 

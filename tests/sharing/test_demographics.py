@@ -70,7 +70,7 @@ def test_after_an_upheld_objection_only_the_viewers_own_organisation_is_named(
     objection = optout_actions.record_professional_objection(
         by=ig_user, patient=patient, reason="No sharing", how_told="in-person", region=Region.SEL
     )
-    optout_actions.verify(by=ig_user, objection=objection)
+    optout_actions.verify(by=ig_user, objection=objection, identity_check="documents")
     optout_actions.uphold(by=ig_user, objection=objection, reason="Patient's wish")
     decision = decide(clinician, patient)
     assert decision.opted_out

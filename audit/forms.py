@@ -1,0 +1,51 @@
+"""The period a subject access letter covers: from and to, both optional (all time), both days in UK time."""
+
+import datetime
+
+from django import forms
+from django.utils import timezone
+
+EARLIEST, LATEST = datetime.date(1900, 1, 1), datetime.date(2999, 12, 31)
+
+
+class PeriodForm(forms.Form):
+    """Dates as an `<input type="date">` sends them (YYYY-MM-DD), or as people type them (2/12/2026)."""
+
+    since = forms.DateField(
+        label="From",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        input_formats=["%Y-%m-%d", "%d/%m/%Y"],
+        help_text="Leave empty for the record's whole history.",
+        error_messages={"invalid": "Enter the first day as a date, for example 2026-12-02."},
+    )
+    until = forms.DateField(
+        label="To",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        input_formats=["%Y-%m-%d", "%d/%m/%Y"],
+        help_text="The last day included. Leave empty for up to today.",
+        error_messages={"invalid": "Enter the last day as a date, for example 2026-12-02."},
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        since, until = cleaned.get("since"), cleaned.get("until")
+        for name, day in (("since", since), ("until", until)):
+            if day and not EARLIEST <= day <= LATEST:
+                self.add_error(name, "Enter a day between 1900 and 2999.")
+                return cleaned
+        if since and until and since > until:
+            raise forms.ValidationError("The first day is after the last day: swap them, or change one.")
+        return cleaned
+
+    def bounds(self) -> tuple[datetime.datetime | None, datetime.datetime | None]:
+        """(from local midnight of the first day, to local midnight after the last), either None when open."""
+        since, until = self.cleaned_data.get("since"), self.cleaned_data.get("until")
+        start = timezone.make_aware(datetime.datetime.combine(since, datetime.time())) if since else None
+        end = (
+            timezone.make_aware(datetime.datetime.combine(until + datetime.timedelta(days=1), datetime.time()))
+            if until
+            else None
+        )
+        return start, end
