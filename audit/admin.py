@@ -170,16 +170,20 @@ class QueueFilter(admin.SimpleListFilter):
     """A list filter that opens on a default choice — an IG queue opens on what needs action — with "All" as an
     explicit choice of its own (Django's "All" is the absence of the parameter, which here means the default).
 
-    Subclasses give `lookups` (the default among them) and `default`, and filter in `filter_queue(queryset, value)`
-    for any value but "all". An unknown value lists everything rather than failing; so does a search with no choice
-    made (the term may name a closed item)."""
+    Subclasses give `lookups` (the default among them) and `default`; `filter_queue(queryset, value)` filters for
+    any value but "all" (by default on `field`; override it for values that are not a field's). An unknown value
+    lists everything rather than failing; so does a search with no choice made (the term may name a closed item),
+    unless `search_looks_everywhere` is off."""
 
     ALL = "all"
     default = ""
+    field = "status"  # what the default `filter_queue` matches a chosen value against
+    search_looks_everywhere = True
 
     def __init__(self, request, params, model, model_admin):
         # A search with no queue chosen looks everywhere: what IG type in (a reference, an NHS number) may be closed.
-        if request.GET.get(SEARCH_VAR, "").strip() and self.parameter_name not in params:
+        searching = self.search_looks_everywhere and request.GET.get(SEARCH_VAR, "").strip()
+        if searching and self.parameter_name not in params:
             self.default = self.ALL
         super().__init__(request, params, model, model_admin)
 
@@ -201,7 +205,8 @@ class QueueFilter(admin.SimpleListFilter):
         return self.filter_queue(queryset, value)
 
     def filter_queue(self, queryset, value):
-        raise NotImplementedError
+        """One of the lookups' values: by default, the rows whose `field` has it (a status)."""
+        return queryset.filter(**{self.field: value})
 
 
 class OrganisationCodeInputFilter(InputFilter):

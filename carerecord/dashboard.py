@@ -27,8 +27,8 @@ from optout.models import Objection
 from patients import demographics
 from patients.models import Patient
 from sharing import alerts
-from sharing.admin import NEEDS_REVIEW, UNREVIEWED, review_overdue
 from sharing.models import BreakGlass, EntryProblem, Involvement
+from sharing.queue import NEEDS_REVIEW, UNREVIEWED, review_overdue
 
 COUNT_CAP = 10_000
 CHART_WEEKS = 8

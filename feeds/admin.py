@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils.html import format_html
 
 from audit.admin import CappedCountPaginator, InputFilter, NoDirectWritesMixin
+from audit.admin import QueueFilter as AuditQueueFilter
 from audit.names import Action
 from audit.writers import audit, record_admin_view
 from directory.profiles import professional_for
@@ -158,35 +159,23 @@ def _audit_mapping_deleted(by, mapping):
     )
 
 
-class QueueFilter(admin.SimpleListFilter):
-    """Opens on what needs action (held, invalid, failed, never processed); any one status, or all."""
+class QueueFilter(AuditQueueFilter):
+    """Opens on what needs action (held, invalid, failed, never processed); any one status, or all. A search by
+    control id stays within the chosen (or default) queue."""
 
     title = "status"
     parameter_name = "queue"
     NEEDS_ACTION = "needs-action"
-    ALL = "all"
+    default = NEEDS_ACTION
+    search_looks_everywhere = False
 
     def lookups(self, request, model_admin):
         return [(self.NEEDS_ACTION, "Needs action"), *Status.choices]
 
-    def value(self):
-        return super().value() or self.NEEDS_ACTION
-
-    def choices(self, changelist):
-        for value, label in [(self.ALL, "All"), *self.lookup_choices]:
-            yield {
-                "selected": self.value() == value,
-                "query_string": changelist.get_query_string({self.parameter_name: value}),
-                "display": label,
-            }
-
-    def queryset(self, request, queryset):
-        value = self.value()
-        if value == self.ALL:
-            return queryset
+    def filter_queue(self, queryset, value):
         if value == self.NEEDS_ACTION:
             return queryset.filter(status__in=NEEDS_ACTION)
-        return queryset.filter(status=value) if value in Status.values else queryset
+        return queryset.filter(status=value)
 
 
 class MessageTypeFilter(InputFilter):

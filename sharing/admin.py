@@ -15,7 +15,6 @@ from django import forms
 from django.apps import apps
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Q
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -32,6 +31,7 @@ from patients.models import Patient
 
 from . import actions, alerts
 from .models import BreakGlass, EntryProblem, Involvement, PrivacyAlert, SharingAgreement
+from .queue import NEEDS_REVIEW, UNREVIEWED, review_overdue
 
 
 class OrganisationCodeFilter(admin.SimpleListFilter):
@@ -122,15 +122,6 @@ class AssertedByFilter(admin.SimpleListFilter):
         if self.value() == "here":
             return queryset.filter(asserted_by_token__isnull=True)
         return queryset
-
-
-UNREVIEWED = Q(asserted_by_token__isnull=False, reviewed_at__isnull=True)  # asserted by a partner system
-NEEDS_REVIEW = (BreakGlass.Outcome.PENDING, BreakGlass.Outcome.FOLLOW_UP)
-
-
-def review_overdue(now):
-    current = Q(started_at__lte=now) & (Q(ended_at__isnull=True) | Q(ended_at__gt=now))
-    return current & Q(review_on__lt=timezone.localdate(now))
 
 
 class InvolvementReviewFilter(QueueFilter):
@@ -523,7 +514,7 @@ class PrivacyAlertAdmin(NoDirectWritesMixin, admin.ModelAdmin):
         changelist = reverse("admin:sharing_privacyalert_changelist")
         involvements = reverse("admin:sharing_involvement_changelist")
         now = timezone.now()
-        queue = Involvement.objects.filter(asserted_by_token__isnull=False, reviewed_at__isnull=True)
+        queue = Involvement.objects.filter(UNREVIEWED)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
@@ -571,9 +562,6 @@ class EntryProblemQueueFilter(QueueFilter):
 
     def lookups(self, request, model_admin):
         return EntryProblem.Status.choices
-
-    def filter_queue(self, queryset, value):
-        return queryset.filter(status=value)
 
 
 @admin.register(EntryProblem)

@@ -354,3 +354,37 @@ class LaunchPartnerFactory(DjangoModelFactory):
     issuer = factory.Sequence(lambda n: f"https://clinical-system-{n}.test.carerecord.test")
     algorithm = "RS256"
     public_key = factory.LazyFunction(lambda: public_pem(launch_private_key()))
+
+
+def entry_problem(*, patient, reporter, source, status=sharing_models.EntryProblem.Status.OPEN):
+    """A problem reported with one of `source`'s entries by `reporter` (a user with a professional profile), stored
+    as the report action leaves it; `status` as IG have since set it."""
+    professional = reporter.professional
+    return sharing_models.EntryProblem.objects.create(
+        patient=patient,
+        source_organisation=source,
+        entry_model="patients.condition",
+        entry_id="1",
+        entry_summary="Asthma",
+        reported_by=reporter,
+        reporter_name=professional.name,
+        reporter_organisation_code=professional.organisation.ods_code,
+        what_is_wrong="Not this patient's",
+        status=status,
+    )
+
+
+def break_glass(*, patient, user, started_at=None, outcome=sharing_models.BreakGlass.Outcome.PENDING, code=None):
+    """An emergency access by `user` (with a professional profile), started at `started_at` and reviewed as
+    `outcome`, kept as values as the break-glass action keeps them."""
+    started_at = started_at or timezone.now()
+    return sharing_models.BreakGlass.objects.create(
+        user=user,
+        patient=patient,
+        professional_name=user.professional.name,
+        organisation_code=code or user.professional.organisation.ods_code,
+        reason_code="emergency",
+        started_at=started_at,
+        expires_at=started_at + datetime.timedelta(hours=4),
+        review_outcome=outcome,
+    )

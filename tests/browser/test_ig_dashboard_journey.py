@@ -20,16 +20,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 def grant(patient, user, outcome, days_ago):
     started = timezone.now() - datetime.timedelta(days=days_ago)
-    return BreakGlass.objects.create(
-        user=user,
-        patient=patient,
-        professional_name=user.professional.name,
-        organisation_code=user.professional.organisation.ods_code,
-        reason_code="emergency",
-        started_at=started,
-        expires_at=started + datetime.timedelta(hours=4),
-        review_outcome=outcome,
-    )
+    return factories.break_glass(patient=patient, user=user, outcome=outcome, started_at=started)
 
 
 @pytest.mark.hazard("H-12")

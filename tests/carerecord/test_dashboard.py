@@ -37,33 +37,8 @@ def objection(days_ago, status=Objection.Status.RECEIVED, **fields):
     return Objection.objects.create(received_at=received_at, status=status, **details)
 
 
-def entry_problem(patient, clinician, source, status=EntryProblem.Status.OPEN):
-    return EntryProblem.objects.create(
-        patient=patient,
-        source_organisation=source,
-        entry_model="patients.condition",
-        entry_id="1",
-        entry_summary="Asthma",
-        reported_by=clinician,
-        reporter_name=clinician.professional.name,
-        reporter_organisation_code=clinician.professional.organisation.ods_code,
-        what_is_wrong="Not this patient's",
-        status=status,
-    )
-
-
 def break_glass(patient, clinician, outcome=BreakGlass.Outcome.PENDING, started_at=None, code="A81001"):
-    started_at = started_at or timezone.now()
-    return BreakGlass.objects.create(
-        user=clinician,
-        patient=patient,
-        professional_name=clinician.professional.name,
-        organisation_code=code,
-        reason_code="emergency",
-        started_at=started_at,
-        expires_at=started_at + datetime.timedelta(hours=4),
-        review_outcome=outcome,
-    )
+    return factories.break_glass(patient=patient, user=clinician, outcome=outcome, started_at=started_at, code=code)
 
 
 def tiles_of(response):
@@ -84,8 +59,10 @@ def test_finding_each_tile_counts_what_its_queue_lists(ig_client, patient, clini
     break_glass(patient, clinician)
     break_glass(patient, clinician, outcome=BreakGlass.Outcome.FOLLOW_UP)
     break_glass(patient, clinician, outcome=BreakGlass.Outcome.APPROPRIATE)
-    entry_problem(patient, clinician, other_organisation)
-    entry_problem(patient, clinician, other_organisation, status=EntryProblem.Status.CLOSED)
+    factories.entry_problem(patient=patient, reporter=clinician, source=other_organisation)
+    factories.entry_problem(
+        patient=patient, reporter=clinician, source=other_organisation, status=EntryProblem.Status.CLOSED
+    )
 
     tiles = tiles_of(ig_client.get(reverse(INDEX)))
     assert tiles["Objections to sharing"].count == 2

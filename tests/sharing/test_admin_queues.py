@@ -35,24 +35,11 @@ def test_finding_the_involvement_list_opens_on_partner_assertions_to_review(ig_c
     assert rows(ig_client, changelist, q=reviewed.patient.nhs_number) == {reviewed}  # a search looks everywhere
 
 
-def problem(patient, clinician, source, status):
-    return EntryProblem.objects.create(
-        patient=patient,
-        source_organisation=source,
-        entry_model="patients.condition",
-        entry_id="1",
-        entry_summary="Asthma",
-        reported_by=clinician,
-        reporter_name=clinician.professional.name,
-        reporter_organisation_code=clinician.professional.organisation.ods_code,
-        what_is_wrong="Not this patient's",
-        status=status,
-    )
-
-
 def test_finding_reported_entry_problems_open_on_the_open_ones(ig_client, patient, clinician, other_organisation):
-    open_one = problem(patient, clinician, other_organisation, EntryProblem.Status.OPEN)
-    closed = problem(patient, clinician, other_organisation, EntryProblem.Status.CLOSED)
+    open_one = factories.entry_problem(patient=patient, reporter=clinician, source=other_organisation)
+    closed = factories.entry_problem(
+        patient=patient, reporter=clinician, source=other_organisation, status=EntryProblem.Status.CLOSED
+    )
     changelist = "admin:sharing_entryproblem_changelist"
     assert rows(ig_client, changelist) == {open_one}
     assert rows(ig_client, changelist, status__exact="all") == {open_one, closed}
@@ -68,17 +55,7 @@ def test_finding_postcodes_in_the_patient_list_are_shown_as_on_a_letter(ig_clien
 
 @pytest.mark.hazard("H-09")
 def test_finding_admin_lists_show_24_hour_london_times(ig_client, patient, clinician):
-    from sharing.models import BreakGlass
-
     started = datetime.datetime(2026, 7, 1, 17, 5, tzinfo=datetime.UTC)  # 18:05 in London (summer time)
-    BreakGlass.objects.create(
-        user=clinician,
-        patient=patient,
-        professional_name="Dr Test",
-        organisation_code="A81001",
-        reason_code="emergency",
-        started_at=started,
-        expires_at=started + datetime.timedelta(hours=4),
-    )
+    factories.break_glass(patient=patient, user=clinician, started_at=started)
     body = ig_client.get(reverse("admin:sharing_breakglass_changelist")).content.decode()
     assert "1 Jul 2026, 18:05" in body and "p.m." not in body
