@@ -42,7 +42,8 @@ from .config import BENCH_PASSWORD, ROOT, SCALES, Scale, database_name, database
 # 5: apps re-cut (audit_*, directory_* tables), one initial migration per app; 6: the care-team grant is
 # `read_shared_record` (it was Django's `view_patient`), so a version-5 database holds grants nothing reads.
 # 9: procedures and immunisations, categories of their own (issue 13).
-DATASET_VERSION = 9
+# 10: objections record how identity was checked and when (issue 18).
+DATASET_VERSION = 10
 
 # NHS numbers 9000000000-9999999999 are never issued (synthetic and test patients); the demo and the tests
 # use 999xxxxxxx, the bench 910xxxxxxx onwards, and FHIR ingest runs take fresh blocks from 980xxxxxxx.
@@ -146,7 +147,8 @@ TABLES = {
         "optout_objection",
         "reference, status, source, received_at, nhs_number, given_name, family_name, date_of_birth, postcode, "
         "contact_email, contact_phone, region, reason, on_behalf_name, on_behalf_relationship, how_told, "
-        "repeat_count, decided_at, decision_reason, clinician_name, patient_id",
+        "repeat_count, verified_at, identity_check, identity_check_note, decided_at, decision_reason, clinician_name, "
+        "patient_id",
     ),
 }
 # Tables whose secondary indexes and foreign keys are dropped for the load and rebuilt after it.
@@ -624,7 +626,7 @@ class Generator:
         n = self.next_id("objection")
         self.streams["objection"].lines.append(
             f"BX{n:010d}\tupheld\tweb-form\t{self.cat.now}\t{number}\t{given}\t{family}\t{born}\t{postcode}\t\t\t"
-            f"{region}\t\t\t\t\t0\t{self.cat.now}\tVerified and upheld.\t\t{patient_id}\n"
+            f"{region}\t\t\t\t\t0\t{self.cat.now}\tcall-back\t\t{self.cat.now}\tVerified and upheld.\t\t{patient_id}\n"
         )
         self.counts["objection"] += 1
 
