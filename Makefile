@@ -6,7 +6,7 @@ PORT ?= 8000
 BENCH_SCALE ?= default
 FAULT ?= 0
 
-.PHONY: run test check install migrate seed serve clean bench loadtest fuzz production-recipe safety-report sso-provider
+.PHONY: run test check install migrate seed serve clean bench bench-http loadtest fuzz production-recipe safety-report sso-provider
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -79,6 +79,11 @@ safety-report: install
 # BENCH_SCALE=small|default|large; BENCH_REQUESTS (200 a page), BENCH_BUNDLES (8 FHIR bundles).
 bench: install
 	BENCH_SCALE=$(BENCH_SCALE) $(BIN)/python -m bench.run
+
+# shared/PEERS.md's FHIR workload over HTTP (gunicorn, one sync worker, production settings; one keep-alive client),
+# beside Medplum's figures, with HTTP and SQL floors. BENCH_HTTP_SCALE (1.0) multiplies every count (0.1: a smoke).
+bench-http: install
+	BENCH_SCALE=$(BENCH_SCALE) $(BIN)/python -m bench.http
 
 # gunicorn (production settings, 127.0.0.1) under 50 simulated clinicians; FAULT=1 restarts PostgreSQL halfway.
 loadtest: install

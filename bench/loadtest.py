@@ -73,11 +73,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_gunicorn(scale, port: int, workers: int) -> subprocess.Popen:
+def start_gunicorn(scale, port: int, workers: int, app: str = "carerecord.wsgi:application") -> subprocess.Popen:
+    """gunicorn serving `app` (carerecord unless told; bench.http_floor for the HTTP floor) with production
+    settings on 127.0.0.1:`port`, `workers` sync workers; returns once it answers /healthz."""
     env = {**os.environ, **production_environment(scale)}
     command = [
         str(Path(sys.executable).with_name("gunicorn")),
-        "carerecord.wsgi:application",
+        app,
         "--bind",
         f"127.0.0.1:{port}",
         "--workers",
