@@ -353,19 +353,28 @@ def revoke_api_token(*, by, token, reason=""):
     return token
 
 
+# How often a token's "last used" time is written: to the minute is what IG need to see a token is live or
+# forgotten, and writing it on every request was a commit per FHIR read (issue 19).
+TOKEN_USE_RESOLUTION = datetime.timedelta(seconds=60)
+
+
 def api_token_for(secret: str):
-    """The token with this secret, or None when there is none or it is revoked or expired."""
+    """The token with this secret, or None when there is none or it is revoked or expired: one query, which
+    also brings a personal token's professional profile and organisation (the access decision reads them)."""
     if not secret:
         return None
     digest = hashlib.sha256(secret.encode()).hexdigest()
-    token = (
-        ApiToken.objects.select_related("organisation", "user")
+    now = timezone.now()
+    found = (
+        ApiToken.objects.select_related("organisation", "user__professional__organisation")
         .filter(key_hash=digest, revoked_at=None)
-        .filter(Q(expires_at=None) | Q(expires_at__gt=timezone.now()))
-        .first()
+        .filter(Q(expires_at=None) | Q(expires_at__gt=now))
+        .order_by()[:1]  # the key is unique: no ORDER BY to build or run
     )
-    if token is not None:
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+    token = next(iter(found), None)
+    if token is not None and (token.last_used_at is None or token.last_used_at <= now - TOKEN_USE_RESOLUTION):
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now
     return token
 
 

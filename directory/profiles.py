@@ -46,7 +46,10 @@ def professional_for(user) -> Professional | None:
     if not getattr(user, "is_authenticated", False):
         return None
     if not hasattr(user, "_carerecord_professional"):
-        professional = Professional.objects.select_related("organisation").filter(user=user).first()
+        # A token lookup brings the profile with its user (select_related): no second query for it.
+        professional = user._state.fields_cache.get("professional", _UNSET)
+        if professional is _UNSET:
+            professional = Professional.objects.select_related("organisation").filter(user=user).first()
         if professional is not None:
             professional.user = user  # the audit row names them: no second query for the same user
             role_id = getattr(user, "_carerecord_role_profile_id", None)

@@ -27,6 +27,7 @@ from .mapping.common import labelled_sensitive
 from .mapping.letters import KEPT_CONTENT
 from .models import ReceivedResource, etag, split_key, version_meta
 from .outcome import error
+from .resource import model_of
 
 # As read.py pages a search (read imports this module, through serialise).
 DEFAULT_COUNT = 50
@@ -199,6 +200,7 @@ def history_page(resource_type: str, item, patient, decision, query: HistoryQuer
 
 
 def history_bundle(entries: list[dict], *, total: int, links: list[dict]) -> Bundle:
+    entries = [{**entry, "resource": model_of(entry["resource"])} for entry in entries]
     return Bundle(type="history", total=total, link=links, entry=entries or None)
 
 

@@ -2,6 +2,7 @@
 
 import json
 
+from django.conf import settings
 from django.http import HttpResponse, QueryDict
 from django.urls import reverse
 from django.utils.http import http_date
@@ -11,6 +12,7 @@ from .ingest import IngestReport, Outcome
 from .locations import locate
 from .outcome import UNPRINTABLE, Issue, error, information, operation_outcome
 from .parse import JSON, XML
+from .resource import dumps, model_of, verify_bundle
 from .upsert import CREATED, REJECTED
 
 HTTP_STATUS = {
@@ -46,11 +48,12 @@ def fhir_response(request, resource, status: int = 200, **headers) -> HttpRespon
 def _xml(resource) -> bytes | str:
     """XML 1.0 cannot carry some characters JSON can (C0 controls): a stored text holding one is served with
     U+FFFD in its place rather than failing the response."""
+    model = model_of(resource)
     try:
-        return resource.model_dump_xml()
+        return model.model_dump_xml()
     except ValueError:
-        cleaned = _replace_unprintable(json.loads(resource.model_dump_json()))
-        return type(resource).model_validate(cleaned).model_dump_xml()
+        cleaned = _replace_unprintable(json.loads(model.model_dump_json()))
+        return type(model).model_validate(cleaned).model_dump_xml()
 
 
 def _replace_unprintable(value):
@@ -184,7 +187,7 @@ def searchset(
 
     if summary:
         links = [{"relation": "self", "url": link(None)}]
-        return fhir_response(request, Bundle(type="searchset", total=page.total, link=links))
+        return bundle(request, {"resourceType": "Bundle", "type": "searchset", "total": page.total, "link": links})
     links = [{"relation": "self", "url": link(page.offset)}]
     if page.has_next:
         links.append({"relation": "next", "url": link(page.offset + page.count)})
@@ -202,4 +205,17 @@ def searchset(
     entries += [entry(resource, "include") for resource in included or []]
     if outcomes:
         entries.append({"resource": operation_outcome(outcomes), "search": {"mode": "outcome"}})
-    return fhir_response(request, Bundle(type="searchset", total=page.total, link=links, entry=entries or None))
+    data = {"resourceType": "Bundle", "type": "searchset", "total": page.total, "link": links}
+    return bundle(request, {**data, **({"entry": entries} if entries else {})})
+
+
+def bundle(request, data: dict, status: int = 200) -> HttpResponse:
+    """A Bundle from its data, its entries' resources as built (Resource) or R4B models: JSON written as it is
+    (with FHIR_VERIFY_OUTPUT, the tests, held to what R4B's Bundle writes), XML through R4B's Bundle."""
+    if wants_xml(request) or getattr(settings, "FHIR_VERIFY_OUTPUT", False):
+        entries = [{**entry, "resource": model_of(entry["resource"])} for entry in data.get("entry", [])]
+        model = Bundle.model_validate({**data, "entry": entries or None})
+        if wants_xml(request):
+            return fhir_response(request, model, status)
+        verify_bundle(data, model)
+    return HttpResponse(dumps(data), status=status, content_type=f"{JSON}; charset=utf-8")

@@ -1,4 +1,5 @@
-"""The shared record as R4B resources, each validated by fhir.resources as it is built.
+"""The shared record as R4B resources, built as FHIR JSON data (fhirapi.resource.Resource: written out as it is,
+held to what the R4B model would write by the tests, which validate every resource they are sent).
 
 An entry that came in as FHIR is given back as the resource its source sent (`stored`: the latest version kept
 in fhirapi.models.ReceivedResource, every element as sent) with carerecord's id, meta and references; the
@@ -13,11 +14,6 @@ flagged it sensitive (only that organisation's own staff ever receive it). A dat
 left out: never null, never made up.
 """
 
-from fhir.resources.R4B import get_fhir_model_class
-from fhir.resources.R4B.careteam import CareTeam
-from fhir.resources.R4B.observation import Observation
-from fhir.resources.R4B.patient import Patient
-
 from patients import models as record
 from sharing.models import Involvement
 
@@ -25,6 +21,7 @@ from .models import version_meta
 from .parse import resource_class
 from .references import rewrite, sender_system
 from .registry import BUILDERS
+from .resource import Resource
 from .systems import CONFIDENTIALITY, OBSERVATION_INTERPRETATION, ODS_CODE, SENSITIVE_CONFIDENTIALITY
 
 OBSERVATION_STATUSES = {"registered", "preliminary", "final", "amended", "corrected", "cancelled", "unknown"}
@@ -83,15 +80,13 @@ def concept(entry, text: str) -> dict:
     return {"text": text or None, "coding": codings or None}
 
 
-def patient(patient: record.Patient) -> Patient:
+def patient(patient: record.Patient) -> Resource:
     """The master view (built in mapping/patients.py): never one partner's copy; a restricted patient's contact
     details never."""
-    data = BUILDERS[record.Patient](patient)
-    data.pop("resourceType")
-    return Patient(**_without_none(data))
+    return Resource(_without_none(BUILDERS[record.Patient](patient)))
 
 
-def observation(value: record.Observation, rows: list | None = None) -> Observation:
+def observation(value: record.Observation, rows: list | None = None) -> Resource:
     """An Observation built from its rows: the first row's own value, and a component per row that is part of
     a reading (a blood pressure's systolic and diastolic: rows sharing `source_id`). No `derivedFrom`: a value
     is not derived from its report, which lists it in `result`."""
@@ -119,7 +114,7 @@ def observation(value: record.Observation, rows: list | None = None) -> Observat
         **(_measured(own) if own is not None else {}),
         "component": [{"code": concept(row, row.name), **_measured(row)} for row in parts] or None,
     }
-    return Observation(**_without_none(data))
+    return Resource(_without_none(data))
 
 
 def _category(code: str) -> dict:
@@ -155,7 +150,7 @@ def _measured(row: record.Observation) -> dict:
     return data
 
 
-def involvement(item: Involvement) -> CareTeam:
+def involvement(item: Involvement) -> Resource:
     team = item.care_team
     members = [
         {"member": {"display": membership.professional.name}, "role": [{"text": membership.role_in_team}]}
@@ -163,17 +158,19 @@ def involvement(item: Involvement) -> CareTeam:
         else {"member": {"display": membership.professional.name}}
         for membership in team.memberships.all()
     ]
-    return CareTeam(
-        id=str(item.pk),
-        status="active" if item.is_current else "inactive",
-        name=team.name,
-        category=[{"text": team.get_kind_display()}],
-        subject=patient_reference(item.patient_id),
-        period={"start": item.started_at, "end": item.ended_at},
-        managingOrganization=[organisation_reference(team.organisation)],
-        participant=members or None,
-        note=[{"text": item.get_reason_display()}],
-    )
+    data = {
+        "resourceType": "CareTeam",
+        "id": str(item.pk),
+        "status": "active" if item.is_current else "inactive",
+        "name": team.name,
+        "category": [{"text": team.get_kind_display()}],
+        "subject": patient_reference(item.patient_id),
+        "period": {"start": item.started_at, "end": item.ended_at},
+        "managingOrganization": [organisation_reference(team.organisation)],
+        "participant": members or None,
+        "note": [{"text": item.get_reason_display()}],
+    }
+    return Resource(_without_none(data))
 
 
 def entry(item) -> object:
@@ -186,8 +183,7 @@ def entry(item) -> object:
     if data is None:  # a standalone observation's Result: given back as its Observation (read.py)
         raise ValueError(f"{type(item).__name__} {item.pk} is not given back as itself")
     data.update(id=str(item.pk), meta=_meta(item))
-    resource_type = data.pop("resourceType")
-    return get_fhir_model_class(resource_type)(**_without_none(data))
+    return Resource(_without_none(data))
 
 
 def stored(item, received, *, resource_id: str, organisation, replace) -> object:
@@ -199,7 +195,7 @@ def stored(item, received, *, resource_id: str, organisation, replace) -> object
     data["id"] = resource_id
     data["meta"] = _stored_meta(received, organisation, sender_id, sensitive=_sensitive(item))
     _keep_sender_id(data, received.resource_type, organisation.ods_code, sender_id)
-    return resource_class(received.resource_type).model_validate(data)
+    return Resource(data)
 
 
 def _sensitive(item) -> bool:

@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from guardian.utils import get_group_obj_perms_model
 
@@ -17,7 +17,7 @@ from audit.models import AccessBasis
 from audit.writers import record_access
 from directory.models import Professional
 from directory.profiles import professional_for
-from optout.state import has_upheld_objection
+from optout.state import upheld_objection
 from patients.categories import Category
 from patients.models import Patient
 
@@ -69,13 +69,34 @@ def _refused(reason: Reason, professional=None) -> Decision:
     return Decision(allowed=False, basis=AccessBasis.NONE, reason=reason, professional=professional)
 
 
-def decide(user, patient: Patient) -> Decision:
+@dataclass(frozen=True)
+class Facts:
+    """What the decision reads about one viewer and one patient, beyond the viewer's own profile: fetched in one
+    query (`_fact_columns`), alone or as part of the query that fetches the patient (`get_patient_for`)."""
+
+    care_team: bool
+    opted_out: bool
+
+
+def _fact_columns(user, organisation_id) -> dict:
+    """The decision's facts as subqueries of a query over patients (one row per patient): a care-team grant of
+    the viewer's acting organisation (H-19), and an upheld objection."""
+    grant = Exists(_care_team_grants(user, organisation_id, OuterRef("pk")))
+    return {"decision_care_team": grant, "decision_opted_out": upheld_objection()}
+
+
+def _facts_of(row) -> Facts:
+    return Facts(care_team=row.decision_care_team, opted_out=row.decision_opted_out)
+
+
+def decide(user, patient: Patient, facts: Facts | None = None) -> Decision:
     """May `user` see `patient`'s shared record, and on what basis?
 
     Order matters: inactive or profile-less users are refused before anything else; a care-team grant
     outranks break glass, so IG review sees break glass only where it was needed.
     Deliberately ignores Django's superuser flag: being staff or an administrator gives no right to
-    read clinical records.
+    read clinical records. `facts`, when the caller fetched them with the patient (for this user), save the
+    query that fetches them here.
     """
     if not getattr(user, "is_authenticated", False):
         return _refused(Reason.NOT_SIGNED_IN)
@@ -86,13 +107,16 @@ def decide(user, patient: Patient) -> Decision:
         return _refused(Reason.NO_PROFESSIONAL)
     if not professional.active or not professional.organisation.active:
         return _refused(Reason.INACTIVE, professional)
-    if has_care_team_permission(user, patient, professional.organisation_id):
+    if facts is None:
+        row = Patient.objects.filter(pk=patient.pk).annotate(**_fact_columns(user, professional.organisation_id))
+        facts = _facts_of(row.only("pk").get())
+    if facts.care_team:
         return Decision(
             allowed=True,
             basis=AccessBasis.CARE_TEAM,
             reason=Reason.CARE_TEAM,
             professional=professional,
-            opted_out=has_upheld_objection(patient),
+            opted_out=facts.opted_out,
         )
     break_glass = active_break_glass(user, patient)
     if break_glass is not None:
@@ -102,7 +126,7 @@ def decide(user, patient: Patient) -> Decision:
             reason=Reason.BREAK_GLASS,
             professional=professional,
             break_glass=break_glass,
-            opted_out=has_upheld_objection(patient),
+            opted_out=facts.opted_out,
         )
     return _refused(Reason.NO_RELATIONSHIP, professional)
 
@@ -123,14 +147,14 @@ def can_search(user) -> bool:
     return bool(professional and user.is_active and professional.active and professional.organisation.active)
 
 
-def has_care_team_permission(user, patient: Patient, organisation_id=None) -> bool:
-    """One indexed query: does any of the user's care-team groups hold `read_shared_record` on this patient?
+def _care_team_grants(user, organisation_id, patient) -> QuerySet:
+    """The grants of `read_shared_record` on `patient` (an instance or an OuterRef) to one of the user's
+    care-team groups: of the acting organisation's teams only, when `organisation_id` is given.
 
     Only the per-patient grant counts (the group object-permission table, written by `sharing.actions` from
     involvements): a global `patients.read_shared_record`, Django's `view_patient` (admin's) or the superuser
-    flag never stand in for a care relationship. With `organisation_id` (the session's acting organisation),
-    only that organisation's teams count: a professional holding roles in two organisations acts in one at a
-    time, and a relationship of the other is not theirs in this one (H-19)."""
+    flag never stand in for a care relationship. A professional holding roles in two organisations acts in one at
+    a time, and a relationship of the other is not theirs in this one (H-19)."""
     permissions = get_group_obj_perms_model(Patient)
     grants = permissions.objects.filter(
         content_object=patient,
@@ -140,7 +164,12 @@ def has_care_team_permission(user, patient: Patient, organisation_id=None) -> bo
     )
     if organisation_id is not None:
         grants = grants.filter(group__care_team__organisation_id=organisation_id)
-    return grants.exists()
+    return grants
+
+
+def has_care_team_permission(user, patient: Patient, organisation_id=None) -> bool:
+    """One indexed query: does any of the user's care-team groups hold `read_shared_record` on this patient?"""
+    return _care_team_grants(user, organisation_id, patient).exists()
 
 
 def patients_in_care_of(user) -> QuerySet:
@@ -223,12 +252,20 @@ def get_patient_for(request, patient_id, *, page: str) -> tuple[Patient, Decisio
         patient_uuid = uuid.UUID(str(patient_id))
     except ValueError:
         patient_uuid = None
+    facts = None
     if patient_uuid is not None:
-        patient = Patient.objects.select_related("registered_gp").filter(pk=patient_uuid).first()
+        # The patient and what the decision reads about them, for this viewer, in one query.
+        found = Patient.objects.select_related("registered_gp").filter(pk=patient_uuid)
+        professional = professional_for(request.user)
+        if professional is not None:
+            found = found.annotate(**_fact_columns(request.user, professional.organisation_id))
+        patient = next(iter(found.order_by()[:1]), None)  # by primary key: no ORDER BY to build or run
+        if patient is not None and professional is not None:
+            facts = _facts_of(patient)
     if patient is None:
         decision = _refused(Reason.NO_SUCH_PATIENT, professional_for(request.user))
     else:
-        decision = decide(request.user, patient)
+        decision = decide(request.user, patient, facts)
     launch = launched_for(request, patient_uuid)
     record_access(
         request=request, patient=patient, patient_id=patient_uuid, decision=decision, page=page, launch=launch

@@ -23,6 +23,16 @@ def _fast_password_hashing(django_test_environment):
 
 
 @pytest.fixture(autouse=True, scope="session")
+def _fhir_output_verified(django_test_environment):
+    """Every FHIR resource and Bundle the API writes in a test is also validated by its R4B model and compared
+    with it (fhirapi.resource): the fast JSON path may not say anything the model would not (H-10)."""
+    from django.test.utils import override_settings
+
+    with override_settings(FHIR_VERIFY_OUTPUT=True):
+        yield
+
+
+@pytest.fixture(autouse=True, scope="session")
 def _test_database_can_be_dropped(django_db_setup, django_db_blocker):
     """At the end, end any connection a thread left open on the PostgreSQL test database (a live server's
     request thread, a race test's worker), so dropping the database never fails the run. Set up after the

@@ -238,7 +238,7 @@ def test_a_report_lists_one_observation_per_reading_and_validates(sender, richar
     first_row = min(result.observations.all(), key=lambda value: value.pk)
     assert data["result"] == [{"reference": f"Observation/{first_row.pk}", "display": "24 hour blood pressure"}]
     assert data["issued"] == datetime(2023, 3, 11, 9, tzinfo=UTC)
-    resource = serialise.entry(result)
+    resource = serialise.entry(result).model()  # validated by R4B
     assert isinstance(resource, DiagnosticReport) and len(resource.result) == 1
 
 

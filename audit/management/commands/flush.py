@@ -11,6 +11,7 @@ import contextlib
 import pgtrigger
 from django.core.management.commands import flush
 from django.db import connections
+from django.db.backends.postgresql import base as postgresql_base
 from django.test import utils as test_utils
 
 PG_TRIGGERS = ("audit.AccessEvent:accessevent_no_truncate", "audit.AuditEvent:auditevent_no_truncate")
@@ -25,8 +26,17 @@ def in_test_environment() -> bool:
 @contextlib.contextmanager
 def audit_triggers_lifted(connection):
     if connection.vendor == "postgresql":
-        with pgtrigger.ignore(*PG_TRIGGERS, databases=[connection.alias]):
-            yield
+        # pgtrigger.ignore prefixes each statement with a SET: two commands, which a server-side bound (prepared)
+        # statement cannot carry, so the flush alone binds on the client side.
+        connection.ensure_connection()
+        raw = connection.connection
+        server_bound = raw.cursor_factory
+        raw.cursor_factory = postgresql_base.Cursor
+        try:
+            with pgtrigger.ignore(*PG_TRIGGERS, databases=[connection.alias]):
+                yield
+        finally:
+            raw.cursor_factory = server_bound
         return
     if connection.vendor != "sqlite":
         yield
