@@ -256,6 +256,7 @@ class HttpBench:
             session = self.session()
             self.send_bundles(session, base, ingest_secret)
             secret = self.give_reader_access()
+            analyse_what_ingest_wrote()
             session.headers["Authorization"] = f"Bearer {secret}"
             self.time_reads(session, base)
             session.close()
@@ -381,6 +382,30 @@ class HttpBench:
 
     def errors(self) -> int:
         return self.ingest.errors + sum(m.errors for m in self.reads.values()) + self.sql_floor_errors
+
+
+# The tables a run's ingest and reader access fill: the dataset's build analysed them when some were still empty
+# (fhir_receivedresource), and a live system's autovacuum would have analysed them again long before anyone read
+# them. Without it, the planner still believes the kept resources table empty and scans every row of the sender's
+# resources for a page's nine (12 ms in place of 0.1).
+INGESTED_TABLES = (
+    "fhir_receivedresource",
+    "fhir_submission",
+    "patients_patient",
+    "patients_sourcepatientid",
+    "patients_result",
+    "patients_observation",
+    "sharing_involvement",
+    "sharing_patientgroupobjectpermission",
+)
+
+
+def analyse_what_ingest_wrote() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for table in INGESTED_TABLES:
+            cursor.execute(f"ANALYZE {table}")
 
 
 def paths(name: str, patients) -> list[str]:
