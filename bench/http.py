@@ -38,7 +38,7 @@ from datetime import UTC, datetime
 
 from . import peers
 from .config import RESULTS, ROOT, database_url, scale_from_env, setup_django
-from .run import Measured, calibrate
+from .run import Measured, dataset_and_machine
 
 WARMUP = 20
 BUNDLES = 5
@@ -464,16 +464,7 @@ def main() -> None:
     from . import dataset
 
     began = time.perf_counter()
-    detail = dataset.ensure(scale)
-    load_before = os.getloadavg()[0]
-    machine = calibrate(scale)
-    print(
-        f"this machine today: Python loop {machine['python_loop_ms']} ms (best of 5), "
-        f"PostgreSQL round trip {machine['pg_round_trip_ms']} ms (median)",
-        flush=True,
-    )
-    if load_before > 1.0:
-        print(f"note: load average {load_before:.2f} before measuring: other work shares this machine", flush=True)
+    detail, machine, load_before = dataset_and_machine(scale)
     bench = HttpBench(scale, detail, factor, bundles)
     print(f"PEERS.md workload over HTTP against {dataset.database_name(scale)} (BENCH_HTTP_SCALE {factor:g})")
     print("  HTTP floor: bench.http_floor through gunicorn (1 sync worker)", flush=True)

@@ -807,15 +807,11 @@ def calibrate(scale: Scale) -> dict:
     return {"python_loop_ms": round(min(loop), 1), "pg_round_trip_ms": round(statistics.median(trips), 3)}
 
 
-def main() -> None:
-    warnings.filterwarnings("ignore", message="No directory at", category=UserWarning)
-    scale = scale_from_env()
-    requests = int(os.environ.get("BENCH_REQUESTS", "200"))
-    bundles = int(os.environ.get("BENCH_BUNDLES", "8"))
-    setup_django(scale)
+def dataset_and_machine(scale: Scale) -> tuple[dict, dict, float]:
+    """The scale's dataset (built if missing), today's calibration of this machine and the load average before
+    measuring, printed with a note when other work shares the machine (make bench and make bench-http start here)."""
     from . import dataset
 
-    began = time.perf_counter()
     detail = dataset.ensure(scale)
     load_before = os.getloadavg()[0]
     machine = calibrate(scale)
@@ -826,6 +822,19 @@ def main() -> None:
     )
     if load_before > 1.0:
         print(f"note: load average {load_before:.2f} before measuring: other work shares this machine", flush=True)
+    return detail, machine, load_before
+
+
+def main() -> None:
+    warnings.filterwarnings("ignore", message="No directory at", category=UserWarning)
+    scale = scale_from_env()
+    requests = int(os.environ.get("BENCH_REQUESTS", "200"))
+    bundles = int(os.environ.get("BENCH_BUNDLES", "8"))
+    setup_django(scale)
+    from . import dataset
+
+    began = time.perf_counter()
+    detail, machine, load_before = dataset_and_machine(scale)
     bench = Bench(scale, detail, requests, bundles)
     print(f"measuring through the Django stack (DEBUG off) against {dataset.database_name(scale)}", flush=True)
     bench.run()
