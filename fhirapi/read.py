@@ -294,6 +294,8 @@ def page_of(lists: list[tuple[str, QuerySet]], *, offset: int, count: int, order
     """One page across several lists, each of one resource type. Without an order, the lists in turn (each newest
     first, as the record pages): a count and at most one fetch each. With one, the true sorted slice of them all:
     each list's first offset+count keys, merged, then the page's rows (search._sort)."""
+    if order is None and offset == 0:
+        return _first_page(lists, count)
     totals = [queryset.count() for _, queryset in lists]
     if order is not None:
         return _sorted_page(lists, totals, offset=offset, count=count, order=order)
@@ -309,6 +311,22 @@ def page_of(lists: list[tuple[str, QuerySet]], *, offset: int, count: int, order
         wanted -= len(taken)
         skip = 0
     return Page(items=items, total=sum(totals), offset=offset, count=count)
+
+
+def _first_page(lists: list[tuple[str, QuerySet]], count: int) -> Page:
+    """The first page of the lists in turn, counting only a list the page does not hold all of: a list that
+    gave fewer rows than were asked of it has them all (one query, not a count and a fetch; most of a patient's
+    lists in $everything, and a search's usual answer, fit in one page)."""
+    items, totals, wanted = [], [], count
+    for resource_type, queryset in lists:
+        if wanted <= 0:
+            totals.append(queryset.count())
+            continue
+        taken = list(queryset[:wanted])
+        items.extend((resource_type, item) for item in taken)
+        totals.append(len(taken) if len(taken) < wanted else queryset.count())
+        wanted -= len(taken)
+    return Page(items=items, total=sum(totals), offset=0, count=count)
 
 
 def _ordered(queryset: QuerySet, order: Order) -> QuerySet:
