@@ -108,8 +108,9 @@ def decide(user, patient: Patient, facts: Facts | None = None) -> Decision:
     if not professional.active or not professional.organisation.active:
         return _refused(Reason.INACTIVE, professional)
     if facts is None:
-        row = Patient.objects.filter(pk=patient.pk).annotate(**_fact_columns(user, professional.organisation_id))
-        facts = _facts_of(row.only("pk").get())
+        rows = Patient.objects.filter(pk=patient.pk).annotate(**_fact_columns(user, professional.organisation_id))
+        row = rows.only("pk").first()
+        facts = _facts_of(row) if row is not None else Facts(care_team=False, opted_out=False)  # gone: no grant
     if facts.care_team:
         return Decision(
             allowed=True,

@@ -1,10 +1,12 @@
 import datetime
+import uuid
 
 import pytest
 from django.utils import timezone
 
 from audit.models import AccessBasis
 from directory import actions as directory_actions
+from patients.models import Patient
 from sharing import access, actions
 from sharing.models import Involvement
 from tests import factories
@@ -175,3 +177,10 @@ def test_sensitive_entries_only_for_their_source_organisation(clinician, patient
     shown = set(access.visible(Condition.objects.filter(patient=patient), decision))
     assert shown == {mine, plain}
     assert theirs not in shown
+
+
+@pytest.mark.hazard("H-03")
+def test_a_patient_not_in_the_database_is_refused_not_an_error(clinician):
+    ghost = Patient(pk=uuid.uuid4(), nhs_number="9990000018")
+    decision = access.decide(clinician, ghost)
+    assert not decision.allowed and decision.reason == "no-care-relationship"
