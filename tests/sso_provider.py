@@ -34,6 +34,8 @@ NODE = shutil.which("node")
 JS = Path(__file__).resolve().parent / "js"
 PROVIDER_SCRIPT = JS / "oidc" / "provider.mjs"
 START_TIMEOUT = 90  # seconds: node's start (oidc-provider's import, its keys) is slow on a loaded CI machine
+# CI has seen node start and never listen (alive, silent, 90 s): the 90 s go in three starts of 30 s each.
+START_ATTEMPTS = 3
 STOP_TIMEOUT = 5
 PASSWORD = "correct horse"  # the test accounts' default password at the test provider
 
@@ -86,34 +88,49 @@ def running_provider(config: dict) -> Iterator[Provider]:
     with tempfile.TemporaryDirectory(prefix="oidc-provider-") as folder:
         config_path, log_path = Path(folder) / "config.json", Path(folder) / "provider.log"
         config_path.write_text(json.dumps(config))
-        # Output to a file, not a pipe: nobody reads a pipe while the test runs, and a full one would stall node.
-        with log_path.open("w") as log:
-            process = subprocess.Popen(
-                [NODE, str(PROVIDER_SCRIPT), "--config", str(config_path)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-        provider = Provider(config["issuer"], port, config, log_path, process)
+        provider = None
         try:
-            _wait_until_ready(provider)
+            for attempt in range(1, START_ATTEMPTS + 1):
+                provider = Provider(config["issuer"], port, config, log_path, _spawn(config_path, log_path))
+                if _wait_until_ready(provider, last=attempt == START_ATTEMPTS):
+                    break
+                _stop(provider.process)  # started but never listening (seen in CI): start it again
             yield provider
         finally:
-            _stop(process)
+            if provider is not None:
+                _stop(provider.process)
 
 
-def _wait_until_ready(provider: Provider) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
+def _spawn(config_path: Path, log_path: Path) -> subprocess.Popen:
+    # Output to a file, not a pipe: nobody reads a pipe while the test runs, and a full one would stall node.
+    with log_path.open("a") as log:
+        return subprocess.Popen(
+            [NODE, str(PROVIDER_SCRIPT), "--config", str(config_path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+
+
+def _wait_until_ready(provider: Provider, *, last: bool) -> bool:
+    """True once the provider answers; False after START_TIMEOUT / START_ATTEMPTS s of silence (the caller starts
+    it again), and on the last attempt an error with what it printed."""
+    deadline = time.monotonic() + START_TIMEOUT / START_ATTEMPTS
     while time.monotonic() < deadline:
         if provider.process.poll() is not None:
             raise RuntimeError(f"the test OpenID provider exited ({provider.process.returncode}):\n{provider.output()}")
         try:
             if requests.get(f"{provider.issuer}/.well-known/openid-configuration", timeout=1).ok:
-                return
+                return True
         except requests.RequestException:  # not listening yet, or too busy to answer within the probe's second
             pass
         time.sleep(0.1)
-    raise RuntimeError(f"the test OpenID provider did not answer within {START_TIMEOUT} s:\n{provider.output()}")
+    if not last:
+        return False
+    raise RuntimeError(
+        f"the test OpenID provider did not answer in {START_ATTEMPTS} starts of {START_TIMEOUT // START_ATTEMPTS} s:\n"
+        f"{provider.output()}"
+    )
 
 
 def _stop(process: subprocess.Popen) -> None:
