@@ -14,6 +14,7 @@ here is compared with what the R4B model, validated from the same data, writes; 
 
 import decimal
 import json
+import re
 
 import orjson
 from django.conf import settings
@@ -111,14 +112,26 @@ def model_of(resource):
 def verify(data: dict, body: bytes | None = None) -> None:
     """Fail when the JSON written from `data` says anything other than the R4B model validated from it."""
     body = body if body is not None else dumps(data)
-    model = resource_class(data["resourceType"]).model_validate(data)
-    ours, theirs = json.loads(body), json.loads(model.model_dump_json())
-    if ours != theirs:
-        raise OutputMismatch(f"fast JSON differs from R4B's:\nours:   {ours}\nR4B's:  {theirs}")
+    compare(body, resource_class(data["resourceType"]).model_validate(data), data["resourceType"])
 
 
-def verify_bundle(data: dict, model) -> None:
-    """Fail when a Bundle written from `data` says anything other than its R4B model (`model`, made from it)."""
-    ours, theirs = json.loads(dumps(data)), json.loads(model.model_dump_json())
+# A time in UTC as a sender wrote it ("+00:00") and as R4B writes it ("Z"): the same instant, kept as sent.
+_UTC_OFFSET = re.compile(r"^(\d{4}-\d\d-\d\dT[\d:.]+)\+00:00$")
+
+
+def _same_instants(value):
+    if isinstance(value, dict):
+        return {key: _same_instants(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_same_instants(item) for item in value]
+    if isinstance(value, str):
+        return _UTC_OFFSET.sub(r"\1Z", value)
+    return value
+
+
+def compare(body: bytes, model, what: str) -> None:
+    """Fail when `body`, the fast JSON, says anything other than `model`, its R4B model, writes (a UTC time
+    written "+00:00" and "Z" is one instant)."""
+    ours, theirs = _same_instants(json.loads(body)), _same_instants(json.loads(model.model_dump_json()))
     if ours != theirs:
-        raise OutputMismatch(f"fast Bundle JSON differs from R4B's:\nours:   {ours}\nR4B's:  {theirs}")
+        raise OutputMismatch(f"fast {what} JSON differs from R4B's:\nours:   {ours}\nR4B's:  {theirs}")
