@@ -65,7 +65,7 @@ class CategoryEntry:
         """What the record pages include to list this category's entries (with `entries` and `category`).
 
         The same frame for every category; it draws the category's own columns from
-        patients/entries/cells/<category>.html, the one template a new category adds."""
+        patients/entries/cells/<category>.jinja, the one template a new category adds."""
         return "patients/entries/_list.html"
 
 

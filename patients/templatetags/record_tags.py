@@ -98,8 +98,8 @@ def status_tag(value, scheme=""):
     return f"nhsuk-tag--{colour}"
 
 
-# Entry lists. patients/entries/_list.html draws every category's list the same way; the category's own
-# columns come from patients/entries/cells/<category>.html. The layout says how the frame places them.
+# Entry lists. patients/entries/list.jinja draws every category's list the same way; the category's own
+# columns come from patients/entries/cells/<category>.jinja. The layout says how the frame places them.
 @dataclass(frozen=True)
 class EntryLayout:
     cells: str  # the category's partial
@@ -126,7 +126,7 @@ ENTRY_LAYOUTS = {
 
 
 def cells_template(category) -> str:
-    return f"patients/entries/cells/{Category(category).value}.html"
+    return f"patients/entries/cells/{Category(category).value}.jinja"
 
 
 @register.simple_tag

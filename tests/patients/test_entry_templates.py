@@ -1,4 +1,4 @@
-"""The entry lists: one frame (patients/entries/_list.html) for every category, a cell partial per category,
+"""The entry lists: one frame (patients/entries/list.jinja) for every category, a cell partial per category,
 and status colours from one table (record_tags.STATUS_TAGS)."""
 
 import pathlib
@@ -14,6 +14,7 @@ from django.utils.html import escape
 from patients import models
 from patients.categories import REGISTRY, Category
 from patients.templatetags.record_tags import ENTRY_LAYOUTS, STATUS_TAGS, cells_template, entry_layout, status_tag
+from portal import jinja
 from sharing.record import Section
 from tests import factories
 
@@ -124,8 +125,9 @@ def test_every_choice_has_a_colour_chosen_for_it(scheme, choices):
 def test_every_scheme_templates_name_exists():
     """A misspelt scheme would silently draw every tag grey."""
     used = set()
-    for path in TEMPLATES.rglob("*.html"):
-        used |= set(re.findall(r"""status_tag:\s*["']([^"']+)["']""", path.read_text()))
+    for path in [*TEMPLATES.rglob("*.html"), *TEMPLATES.rglob("*.jinja")]:
+        # Django's `|status_tag:"scheme"` and Jinja2's `|status_tag("scheme")`
+        used |= set(re.findall(r"""status_tag(?::|\()\s*["']([^"']+)["']""", path.read_text()))
     assert used, "no template uses status_tag"
     assert used <= set(STATUS_TAGS), used - set(STATUS_TAGS)
 
@@ -134,7 +136,7 @@ def test_no_template_chooses_a_tag_colour_itself():
     """Colour rules live in STATUS_TAGS: no `{% if %}…nhsuk-tag--colour` in the record's templates."""
     rule = re.compile(r"\{%\s*(?:el)?if\b[^%]*%\}\s*nhsuk-tag--")
     for folder in ("patients/entries", "patients/record"):
-        for path in (TEMPLATES / folder).rglob("*.html"):
+        for path in [*(TEMPLATES / folder).rglob("*.html"), *(TEMPLATES / folder).rglob("*.jinja")]:
             assert not rule.search(path.read_text()), path
 
 
@@ -144,11 +146,13 @@ def test_no_template_chooses_a_tag_colour_itself():
 @pytest.mark.hazard("H-04")
 @pytest.mark.parametrize("category", list(REGISTRY), ids=str)
 def test_every_registered_category_has_its_cell_partial(category):
-    get_template(cells_template(category))  # TemplateDoesNotExist when missing
+    cells = jinja.environment().get_template(cells_template(category))  # TemplateNotFound when missing
+    layout = entry_layout(category)
+    assert {"title", "body"} <= set(dir(cells.module)) if layout.as_list else hasattr(cells.module, "cells")
 
 
 def test_no_cell_partial_without_a_category():
-    partials = {p.stem for p in (TEMPLATES / "patients/entries/cells").glob("*.html")}
+    partials = {p.stem for p in (TEMPLATES / "patients/entries/cells").iterdir()}
     assert partials == {c.value for c in REGISTRY}
 
 
