@@ -43,7 +43,7 @@ from .config import BENCH_PASSWORD, ROOT, SCALES, Scale, database_name, database
 # `read_shared_record` (it was Django's `view_patient`), so a version-5 database holds grants nothing reads.
 # 9: procedures and immunisations, categories of their own (issue 13).
 # 10: objections record how identity was checked and when (issue 18).
-DATASET_VERSION = 10
+DATASET_VERSION = 11  # 11: the entry tables' (patient, created_at) index (patients 0007)
 
 # NHS numbers 9000000000-9999999999 are never issued (synthetic and test patients); the demo and the tests
 # use 999xxxxxxx, the bench 910xxxxxxx onwards, and FHIR ingest runs take fresh blocks from 980xxxxxxx.

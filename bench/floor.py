@@ -7,7 +7,7 @@ slower than it needs to be, the floor uses the fast form, so the ratio shows tha
 """
 
 import calendar
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 # The visibility rule of sharing.access.visible(): own organisation's entries; others' only if that
@@ -142,6 +142,23 @@ LATEST_BY_TEST = [
         WHERE e.patient_id = %(patient)s AND {_VISIBLE_RESULT}
         ORDER BY ob.code, ob.id DESC""",
 ]
+# "New" and "Updated since you last looked" (sharing.changes), which the summary marks: the viewer's newest looks
+# at the record (where their previous visit ended: found in Python, as the page does), the later versions received
+# since then, and what of the record arrived since, by the (patient, received) index.
+LOOKS = """SELECT at FROM audit_accessevent WHERE user_id = %(user)s AND patient_id = %(patient)s
+    AND outcome = 'allowed' AND page LIKE 'record:%%' ORDER BY at DESC, id DESC LIMIT 500"""
+REVISED = """SELECT organisation_id, resource_type, resource_id, received_at FROM fhir_receivedresource
+    WHERE patient_id = %(patient)s AND version > 1 AND received_at > %(since)s"""
+
+
+def _arrived() -> str:
+    return " UNION ALL ".join(
+        f"SELECT e.id, '{category}', e.created_at FROM {table} e WHERE e.patient_id = %(patient)s"
+        " AND e.created_at > %(since)s AND " + VISIBLE.replace("%(category)s", f"'{category}'")
+        for category, table in ENTRY_TABLES.items()
+    )
+
+
 AUDIT = """INSERT INTO audit_accessevent (at, user_id, user_email, professional_name, organisation_code, patient_id,
     patient_nhs_number, outcome, basis, reason, page, path, request_id, launch)
     VALUES (now(), %(user)s, 'floor@bench', 'Floor', 'FLOOR', %(patient)s, '', 'allowed', 'care-team', '',
@@ -161,8 +178,10 @@ class Floor:
         summary_items: int,
         page: int,
         stopped_months: int = 3,
+        idle_minutes: int = 15,
     ):
         self.conn = conn
+        self.idle = timedelta(minutes=idle_minutes)
         today = datetime.now(ZoneInfo("Europe/London")).date()  # the pages' today (TIME_ZONE)
         self.base = {
             "user": user_id,
@@ -204,7 +223,22 @@ class Floor:
             if category == "results":
                 cursor.execute(OBSERVATIONS_OF, {"results": [row[0] for row in fetched[category]]})
                 fetched["observations"] = cursor.fetchall()
+        fetched["changes"] = self.changes(params)
         return fetched
+
+    def changes(self, params) -> list:
+        """What the summary marks new or updated since the viewer's previous visit (none on a first visit)."""
+        cursor = self.conn.cursor()
+        cursor.execute(LOOKS, params)
+        from sharing.changes import previous_visit_end  # the page's rule for where a visit ends (Python, no SQL)
+
+        since = previous_visit_end([row[0] for row in cursor.fetchall()], self.idle)
+        if since is None:
+            return []
+        cursor.execute(REVISED, {**params, "since": since})
+        cursor.fetchall()
+        cursor.execute(_arrived(), {**params, "since": since})
+        return cursor.fetchall()
 
     def category(self, patient_id, category: str) -> list:
         """One category page's reads; returns its list's rows (for results, the newest of each test)."""

@@ -202,6 +202,7 @@ class Bench:
 
     def run(self):
         import psycopg
+        from django.conf import settings
 
         from patients.categories import Category
 
@@ -219,6 +220,7 @@ class Bench:
             permission_id=permission_id,
             summary_items=self.summary_items,
             page=self.page_size,
+            idle_minutes=settings.SESSION_IDLE_MINUTES,
         )
         anyone, mine = self.samples(conn)
         client = self.signed_in()

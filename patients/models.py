@@ -178,7 +178,12 @@ class RecordEntry(models.Model):
                 fields=["source_organisation", "source_id"], name="%(app_label)s_%(class)s_source_unique"
             )
         ]
-        indexes = [models.Index(fields=["patient", "-effective_at"], name="%(app_label)s_%(class)s_pat_date")]
+        indexes = [
+            models.Index(fields=["patient", "-effective_at"], name="%(app_label)s_%(class)s_pat_date"),
+            # "New since you last looked" (sharing.changes): what arrived after a time, read by index (a heavy
+            # patient's record, 5,000 entries, was scanned whole on every page: 15 ms of the summary's SQL).
+            models.Index(fields=["patient", "created_at"], name="%(app_label)s_%(class)s_pat_recv"),
+        ]
 
 
 @register(Category.APPOINTMENTS)

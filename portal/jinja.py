@@ -19,6 +19,8 @@ from django.conf import settings
 from django.template import defaultfilters
 from django.urls import NoReverseMatch, reverse
 from django.utils import dates, translation
+from django.utils.encoding import force_str
+from django.utils.hashable import make_hashable
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timezone import template_localtime
 from markupsafe import Markup
@@ -72,6 +74,18 @@ def cell(heading, part, caller):
     return Markup(record_tags._CELL.format(escape(heading), caller()))  # noqa: S704 - caller() is escaped by Jinja2
 
 
+def display(entry, field_name: str):
+    """A coded field's label, as `entry.get_<field>_display()` gives it, from the field's choices read once."""
+    value = getattr(entry, field_name)
+    label = _choices(type(entry), field_name).get(make_hashable(value), value)
+    return force_str(label, strings_only=True)
+
+
+@cache
+def _choices(model, field_name) -> dict:
+    return dict(make_hashable(model._meta.get_field(field_name).flatchoices))
+
+
 def escape(value) -> Markup:
     """Escaped as Django escapes (an apostrophe &#x27;, a double quote &quot;); markup (`__html__`) as it is."""
     if hasattr(value, "__html__"):
@@ -89,6 +103,7 @@ def as_django_escapes(value):
 
 FILTERS = {
     "date": date,
+    "display": display,
     "capfirst": defaultfilters.capfirst,
     "linebreaks": lambda value: defaultfilters.linebreaks_filter(value, autoescape=True),
     "linebreaksbr": lambda value: defaultfilters.linebreaksbr(value, autoescape=True),

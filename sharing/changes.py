@@ -90,6 +90,11 @@ def last_look(user, patient: Patient) -> datetime.datetime | None:
     ended the previous visit."""
     gap = datetime.timedelta(minutes=settings.SESSION_IDLE_MINUTES)
     looks = list(record_looks(user.pk, patient.pk).order_by("-at", "-id").values_list("at", flat=True)[:LOOKS_READ])
+    return previous_visit_end(looks, gap)
+
+
+def previous_visit_end(looks: list, gap: datetime.timedelta) -> datetime.datetime | None:
+    """From the newest LOOKS_READ looks (newest first), the last look of the visit before the present one."""
     for later, earlier in itertools.pairwise(looks):
         if later - earlier > gap:
             return earlier

@@ -5,6 +5,7 @@ Otherwise page time ÷ floor would compare the page with a cheaper query of some
 from datetime import timedelta
 
 import pytest
+import time_machine
 from django.conf import settings
 from django.contrib.auth.models import Permission
 from django.db import connection
@@ -82,6 +83,7 @@ def floor(clinician, organisation):
         summary_items=settings.RECORD_SUMMARY_ITEMS,
         page=settings.RECORD_PAGE_SIZE,
         stopped_months=settings.RECORD_STOPPED_MEDICATION_MONTHS,
+        idle_minutes=settings.SESSION_IDLE_MINUTES,
     )
 
 
@@ -127,3 +129,32 @@ def test_teams_floor_fetches_current_and_ended_involvements(record, clinician, f
     assert ids(floor.category(record.pk, Category.TEAMS.value)) == [
         i.pk for i in sections.involvements(record, decision)
     ]
+
+
+@pytest.mark.hazard("H-08")
+def test_summary_floor_fetches_what_arrived_since_the_last_look(record, clinician, floor, client, other_organisation):
+    """The summary marks what is new since the viewer's previous visit: the floor reads the same looks and
+    the same arrivals (by the (patient, received) index), and finds nothing on a first visit."""
+    from django.urls import reverse
+
+    from sharing.changes import since_last_look
+
+    summary = reverse("record-summary", args=[record.pk])
+    start = timezone.now()
+    with time_machine.travel(start + timedelta(minutes=1), tick=False):
+        client.force_login(clinician)
+        client.get(summary)  # the previous visit, after the fixture's entries arrived
+        assert floor.changes({**floor.base, "patient": record.pk}) == []  # one look: a first visit
+    with time_machine.travel(start + timedelta(days=1), tick=False):
+        arrived = [
+            factories.ConditionFactory(patient=record, source_organisation=other_organisation),
+            factories.LetterFactory(patient=record, source_organisation=other_organisation),
+            factories.ConditionFactory(patient=record, source_organisation=other_organisation, sensitive=True),
+        ]
+    with time_machine.travel(start + timedelta(days=1, hours=1), tick=False):
+        client.force_login(clinician)
+        assert client.get(summary).status_code == 200  # this visit's first page
+        marked = since_last_look(clinician, record, decide(clinician, record)).marks
+        fetched = floor.changes({**floor.base, "patient": record.pk})
+    assert {(Category(category), pk) for pk, category, _ in fetched} == set(marked)
+    assert {pk for pk, _, _ in fetched} == {arrived[0].pk, arrived[1].pk}  # the sensitive one is not theirs to see

@@ -11,7 +11,7 @@ from django.utils.html import escape
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from patients.categories import Category
+from patients.categories import REGISTRY, Category
 from portal import jinja
 from tests import factories
 
@@ -82,6 +82,18 @@ def test_the_cell_is_the_django_tags_cell():
     for part in ("head", "row"):
         context = {"part": part, "value": "<i>", "heading": "Tom & Jerry's"}
         assert jinja_cell.render(**context) == django_cell.render(Context(context))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("model", [entry.model for entry in REGISTRY.values()], ids=lambda model: model.__name__)
+def test_a_coded_fields_label_is_djangos_for_every_choice_and_an_unknown_code(model):
+    entry = factories.ENTRY_FACTORIES[model].build()
+    coded = [field for field in model._meta.concrete_fields if field.choices]
+    assert coded, model
+    for field in coded:
+        for value in [*(choice for choice, _ in field.flatchoices), "not-a-code"]:
+            setattr(entry, field.attname, value)
+            assert jinja.display(entry, field.name) == getattr(entry, f"get_{field.name}_display")()
 
 
 def test_a_url_that_does_not_reverse_is_blank():
