@@ -86,12 +86,22 @@ class Section:
         return max((self.total or 0) - self.shown, 0)
 
 
-def entries(patient: Patient, decision: Decision, category: Category) -> QuerySet:
-    """All visible entries of one category, newest first (undated ones last)."""
+def visible_entries(patient: Patient, decision: Decision) -> dict[Category, QuerySet]:
+    """Each category's visible entries, unordered: built once for a page that both counts and lists them (the
+    visibility rule costs more to build than the query does to run for most patients)."""
+    return {
+        category: visible(model.objects.filter(patient=patient), decision) for category, model in entry_models().items()
+    }
+
+
+def entries(patient: Patient, decision: Decision, category: Category, *, base: QuerySet | None = None) -> QuerySet:
+    """All visible entries of one category, newest first (undated ones last); `base`: visible_entries()'s."""
     if category == Category.TEAMS:
         return involvements(patient, decision)
     model = entry_model(category)
-    queryset = visible(model.objects.filter(patient=patient), decision).select_related("source_organisation")
+    if base is None:
+        base = visible(model.objects.filter(patient=patient), decision)
+    queryset = base.select_related("source_organisation")
     if category == Category.RESULTS:
         queryset = queryset.prefetch_related(
             Prefetch("observations", queryset=Observation.objects.order_by("name", "id"))
@@ -210,16 +220,16 @@ SHOWN_WHOLE: dict[Category, Whole] = {
 }
 
 
-def visible_counts(patient: Patient, decision: Decision) -> dict[Category, int]:
+def visible_counts(patient: Patient, decision: Decision, bases: dict | None = None) -> dict[Category, int]:
     """How many entries of each category the viewer may see: one UNION query (the summary's "5 of 23")."""
+    bases = bases or visible_entries(patient, decision)
     parts = [
-        visible(model.objects.filter(patient=patient), decision)
-        .order_by()
+        base.order_by()
         .annotate(category=Value(category.value))
         .values("category")
         .annotate(n=Count("id"))
         .values_list("category", "n")
-        for category, model in entry_models().items()
+        for category, base in bases.items()
     ]
     first, *rest = parts
     return {Category(category): n for category, n in first.union(*rest, all=True)}
@@ -231,12 +241,13 @@ def summary(patient: Patient, decision: Decision, per_section: int, *, today: da
     Alerts, allergies, medications and conditions show all that is current (`SHOWN_WHOLE`), however many; every
     other category its newest `per_section`. Each section knows how many the viewer may see in all."""
     today = today or timezone.localdate()
-    totals = visible_counts(patient, decision)
+    bases = visible_entries(patient, decision)
+    totals = visible_counts(patient, decision, bases)
     sections = []
     for category in Category:
         if category == Category.TEAMS:
             continue
-        queryset, whole = entries(patient, decision, category), SHOWN_WHOLE.get(category)
+        queryset, whole = entries(patient, decision, category, base=bases[category]), SHOWN_WHOLE.get(category)
         section = Section(category=category, total=totals.get(category, 0))
         if whole:
             section.items = list(queryset.filter(whole.current(today)).order_by(*whole.order))
