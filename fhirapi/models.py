@@ -11,8 +11,9 @@ import json
 import uuid
 from collections import defaultdict
 
-from django.db import models
+from django.db import connection, models
 from django.db.models import OuterRef, Q, Subquery
+from django.db.models.expressions import RawSQL
 
 from .upsert import any_of
 
@@ -30,6 +31,11 @@ class ReceivedQuerySet(models.QuerySet):
     def newest(self, keys):
         """The latest version of each of these resources: `keys` are (organisation id, type, id). One query on
         the unique index, whatever the number of versions held."""
+        keys = list(keys)
+        if not keys:
+            return self.none()
+        if connection.vendor == "postgresql":
+            return self.filter(pk__in=_newest_of(keys))
         by_sender = defaultdict(list)
         for organisation_id, resource_type, resource_id in keys:
             by_sender[organisation_id, resource_type].append(resource_id)
@@ -50,6 +56,26 @@ class ReceivedQuerySet(models.QuerySet):
             .values("version")[:1]
         )
         return self.filter(wanted, version=Subquery(newest))
+
+
+def _newest_of(keys) -> RawSQL:
+    """The ids of the latest versions of `keys` on PostgreSQL: for each key, the unique index read backwards from
+    its newest version (a nested loop over the keys, one index probe each). Written as an OR of IN lists per
+    organisation and type, the planner scanned every version that organisation had sent of that type, once per
+    submission: 98 ms for a 1,000-resource bundle against 36,000 kept versions, and growing with them."""
+    organisations, types, ids = (list(column) for column in zip(*keys, strict=True))
+    table = connection.ops.quote_name(ReceivedResource._meta.db_table)
+    return RawSQL(  # noqa: S611 - the keys are parameters
+        f"""SELECT newest.id FROM unnest(%s::integer[], %s::varchar[], %s::varchar[])
+                AS wanted(organisation_id, resource_type, resource_id)
+            CROSS JOIN LATERAL (
+                SELECT kept.id FROM {table} kept
+                WHERE kept.organisation_id = wanted.organisation_id AND kept.resource_type = wanted.resource_type
+                    AND kept.resource_id = wanted.resource_id
+                ORDER BY kept.version DESC LIMIT 1
+            ) AS newest""",  # noqa: S608 - the table's name, not input
+        [organisations, types, ids],
+    )
 
 
 class Submission(models.Model):

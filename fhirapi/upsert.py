@@ -15,10 +15,12 @@ the database did); elsewhere through bulk_create.
 """
 
 import enum
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 
+import orjson
 from django.db import connection, models
 from django.db.models import F, Lookup, Q
 from django.utils import timezone
@@ -182,7 +184,9 @@ def write_rows(model, rows: list[dict], *, update_fields=None, unique_fields=Non
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
     names = ", ".join(quote(f.column) for f in fields)
-    unnest = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
+    # %b: the arrays go in binary form. In text form the driver quotes each element with regular expressions,
+    # which took most of an ingest's Python time (a 1,000-resource bundle writes ~100,000 values).
+    unnest = ", ".join(f"%b::{f.db_type(connection)}[]" for f in fields)
     sql = f"INSERT INTO {table} ({names}) SELECT * FROM UNNEST({unnest})"  # noqa: S608 - identifiers, not input
     if update_fields:
         conflict = ", ".join(quote(model._meta.get_field(name).column) for name in unique_fields)
@@ -204,5 +208,14 @@ def _returned(model) -> list[str]:
 def _plain(value, field):
     """Choices are str/int enums: give the driver their plain value; JSON goes as jsonb, not as an array."""
     if isinstance(field, models.JSONField):
-        return Jsonb(value)
+        return Jsonb(value, dumps=_json_dumps)
     return value.value if isinstance(value, enum.Enum) else value
+
+
+def _json_dumps(value) -> bytes | str:
+    """JSON for a jsonb column, by orjson (several times json's speed); what orjson cannot write (a key that is
+    not text, an integer past 64 bits) by json, as Django writes it."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return json.dumps(value)
