@@ -119,14 +119,19 @@ def verify(data: dict, body: bytes | None = None) -> None:
 _UTC_OFFSET = re.compile(r"^(\d{4}-\d\d-\d\dT[\d:.]+)\+00:00$")
 
 
-def _same_instants(value):
+def map_strings(value, change):
+    """JSON `value` with `change` applied to every string in it (keys are left as they are)."""
     if isinstance(value, dict):
-        return {key: _same_instants(item) for key, item in value.items()}
+        return {key: map_strings(item, change) for key, item in value.items()}
     if isinstance(value, list):
-        return [_same_instants(item) for item in value]
+        return [map_strings(item, change) for item in value]
     if isinstance(value, str):
-        return _UTC_OFFSET.sub(r"\1Z", value)
+        return change(value)
     return value
+
+
+def _same_instants(value):
+    return map_strings(value, lambda text: _UTC_OFFSET.sub(r"\1Z", text))
 
 
 def compare(body: bytes, model, what: str) -> None:

@@ -12,7 +12,7 @@ from .ingest import IngestReport, Outcome
 from .locations import locate
 from .outcome import UNPRINTABLE, Issue, error, information, operation_outcome
 from .parse import JSON, XML
-from .resource import compare, dumps, model_of
+from .resource import compare, dumps, map_strings, model_of
 from .upsert import CREATED, REJECTED
 
 HTTP_STATUS = {
@@ -57,13 +57,7 @@ def _xml(resource) -> bytes | str:
 
 
 def _replace_unprintable(value):
-    if isinstance(value, dict):
-        return {key: _replace_unprintable(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_replace_unprintable(item) for item in value]
-    if isinstance(value, str):
-        return UNPRINTABLE.sub("\ufffd", value)
-    return value
+    return map_strings(value, lambda text: UNPRINTABLE.sub("\ufffd", text))
 
 
 def outcome_response(request, issues: list[Issue], status: int, **headers) -> HttpResponse:

@@ -11,7 +11,6 @@ Europe/London (as the Django filter does), `default` is not needed (write `value
 """
 
 import datetime
-import html
 from functools import cache
 
 import jinja2
@@ -21,9 +20,9 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import dates, translation
 from django.utils.encoding import force_str
 from django.utils.hashable import make_hashable
+from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timezone import template_localtime
-from markupsafe import Markup
 
 from patients.templatetags import record_tags
 from sharing.templatetags import attachment_tags, problem_tags, result_tags
@@ -41,11 +40,9 @@ def date(value, format_string):
     if isinstance(value, datetime.date):
         if format_string == "c":
             return value.isoformat()
-        if format_string == "j M Y":
-            return f"{value.day} {_months(translation.get_language())[value.month]} {value.year:04d}"
-        if format_string == "j M Y, H:i" and isinstance(value, datetime.datetime):
+        if format_string == "j M Y" or (format_string == "j M Y, H:i" and isinstance(value, datetime.datetime)):
             day = f"{value.day} {_months(translation.get_language())[value.month]} {value.year:04d}"
-            return f"{day}, {value.hour:02d}:{value.minute:02d}"
+            return day if format_string == "j M Y" else f"{day}, {value.hour:02d}:{value.minute:02d}"
     return defaultfilters.date(value, format_string)
 
 
@@ -70,8 +67,8 @@ def cell(heading, part, caller):
     With part "head" the column header (the body is not drawn at all); otherwise the cell with the heading the
     narrow-screen layout shows beside it, from the same strings as the tag's."""
     if part == "head":
-        return Markup(record_tags._HEADER_CELL.format(escape(heading)))  # noqa: S704 - escaped here
-    return Markup(record_tags._CELL.format(escape(heading), caller()))  # noqa: S704 - caller() is escaped by Jinja2
+        return format_html(record_tags.HEADER_CELL, heading)
+    return format_html(record_tags.CELL, heading, caller())  # caller() is markup: Jinja2 escaped what it drew
 
 
 def display(entry, field_name: str):
@@ -86,18 +83,11 @@ def _choices(model, field_name) -> dict:
     return dict(make_hashable(model._meta.get_field(field_name).flatchoices))
 
 
-def escape(value) -> Markup:
-    """Escaped as Django escapes (an apostrophe &#x27;, a double quote &quot;); markup (`__html__`) as it is."""
-    if hasattr(value, "__html__"):
-        return Markup(value.__html__())  # noqa: S704 - already markup
-    return Markup(html.escape(str(value)))  # noqa: S704 - escaped on this line
-
-
 def as_django_escapes(value):
     """Text with quotes escaped as Django escapes them (&#x27; and &quot;, where markupsafe writes &#39; and &#34;),
     so a page reads the same throughout; everything else is left to Jinja2's own (faster) escaping."""
     if value.__class__ is str and ("'" in value or '"' in value):
-        return Markup(html.escape(value))  # noqa: S704 - escaped on this line
+        return escape(value)
     return value
 
 

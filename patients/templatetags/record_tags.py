@@ -136,8 +136,8 @@ def entry_layout(category):
     return EntryLayout(cells=cells_template(category), **ENTRY_LAYOUTS.get(category, {}))
 
 
-_HEADER_CELL = '<th class="nhsuk-table__header" scope="col" role="columnheader">{}</th>'
-_CELL = (
+HEADER_CELL = '<th class="nhsuk-table__header" scope="col" role="columnheader">{}</th>'
+CELL = (
     '<td class="nhsuk-table__cell" role="cell">\n'
     '  <span class="nhsuk-table-responsive__heading" aria-hidden="true">{} </span>\n'
     "  {}\n"
@@ -153,8 +153,8 @@ class CellNode(template.Node):
     def render(self, context):
         heading = self.heading.resolve(context)
         if context.get("part") == "head":
-            return format_html(_HEADER_CELL, heading)
-        return format_html(_CELL, heading, self.nodelist.render(context))  # already escaped, and safe
+            return format_html(HEADER_CELL, heading)
+        return format_html(CELL, heading, self.nodelist.render(context))  # already escaped, and safe
 
 
 @register.tag
