@@ -27,9 +27,9 @@ from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
-from . import export, pages, reasons, subject_access, subjects
-from .forms import PeriodForm
-from .models import AccessEvent, AuditEvent
+from . import export, pages, reasons, seals, subject_access, subjects
+from .forms import PeriodForm, VerifyForm
+from .models import AccessEvent, AuditEvent, AuditSeal
 from .names import FAMILIES, Action
 from .writers import audit, record_admin_view
 
@@ -612,3 +612,47 @@ class AuditEventAdmin(ReadOnlyAdmin):
             return queryset.filter(patient_id=uuid.UUID(search_term.strip())), False
         except ValueError:
             return super().get_search_results(request, queryset, search_term)
+
+
+@admin.register(AuditSeal)
+class AuditSealAdmin(NoDirectWritesMixin, admin.ModelAdmin):
+    """The seals over the audit trail (audit/seals.py), and IG's check of the trail against them: viewable by
+    whoever may view the seals, never added, changed or deleted here (the sealer writes them)."""
+
+    actions = None
+    list_display = ("sealed_at", "table", "first_id", "last_id", "row_count", "hash")
+    list_filter = ("table",)
+    paginator = CappedCountPaginator
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    sortable_by = ()
+    change_list_template = "admin/audit/auditseal/change_list.html"
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields]
+
+    def get_urls(self):
+        check = path("check/", self.admin_site.admin_view(self.check_view), name="audit_auditseal_check")
+        return [check, *super().get_urls()]
+
+    def check_view(self, request):
+        """GET: the form; POST: the check run now, its findings shown and written to the trail (`audit.verified`,
+        naming the IG officer)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        form = VerifyForm(request.POST or None)
+        report = None
+        if request.method == "POST" and form.is_valid():
+            report = seals.verify(since=form.since_moment())
+            with transaction.atomic():
+                seals.record_verification(report, actor_id=request.user.pk, actor_email=request.user.email, via="admin")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Check the audit trail",
+            "form": form,
+            "report": report,
+        }
+        return TemplateResponse(
+            request, "admin/audit/auditseal/check.html", context, status=400 if form.errors else 200
+        )

@@ -1,4 +1,5 @@
-"""The period a subject access letter covers: from and to, both optional (all time), both days in UK time."""
+"""Admin forms of the audit trail: the period a subject access letter covers (from and to, both optional: all
+time; both days in UK time), and from when to check the seals."""
 
 import datetime
 
@@ -49,3 +50,29 @@ class PeriodForm(forms.Form):
             else None
         )
         return start, end
+
+
+class VerifyForm(forms.Form):
+    """From when to check the audit trail's seals: empty for the whole trail (every sealed row read once)."""
+
+    since = forms.DateField(
+        label="Seals made from",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        input_formats=["%Y-%m-%d", "%d/%m/%Y"],
+        help_text="Leave empty to check the whole trail; on a large trail a recent period is quicker.",
+        error_messages={"invalid": "Enter the first day as a date, for example 2026-12-02."},
+    )
+
+    def clean_since(self):
+        day = self.cleaned_data.get("since")
+        if day and not EARLIEST <= day <= LATEST:
+            raise forms.ValidationError("Enter a day between 1900 and 2999.")
+        return day
+
+    def since_moment(self):
+        """The first day's start in UK time, or None."""
+        day = self.cleaned_data.get("since")
+        if day is None:
+            return None
+        return timezone.make_aware(datetime.datetime.combine(day, datetime.time()))

@@ -123,3 +123,34 @@ class AuditEvent(AppendOnlyModel):
 
     def __str__(self):
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_email or 'system'} {self.action}"
+
+
+class AuditSeal(AppendOnlyModel):
+    """A batch of audit rows sealed: a hash over the rows (exactly the ids `ranges` lists) and over the previous
+    seal, so that a row removed or altered afterwards, by anyone with the rights to get past the triggers, no
+    longer matches its seal, and a seal removed or altered breaks the chain (audit/seals.py).
+
+    Inserts never wait for this: the audit rows are written as before and a sealer (`manage.py seal_audit`)
+    seals what has been committed every few seconds, one seal per table per run. Append-only like the rows."""
+
+    sealed_at = models.DateTimeField(default=timezone.now)
+    table = models.CharField(max_length=20, help_text="accessevent or auditevent")
+    scheme = models.PositiveSmallIntegerField(help_text="Which fields the row digest covers (audit/seals.py).")
+    first_id = models.BigIntegerField()
+    last_id = models.BigIntegerField()
+    ranges = models.JSONField(help_text="The ids sealed, as [first, last] runs (ids never committed are gaps).")
+    row_count = models.PositiveIntegerField()
+    rows_digest = models.CharField(max_length=64)
+    # Unique: two sealers building on the same head cannot both succeed, so the chain never forks.
+    previous = models.CharField(max_length=64, unique=True, help_text="The previous seal's hash (zeros for the first).")
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["table", "-last_id"], name="auditseal_table_last")]
+        triggers = append_only_triggers("auditseal")
+
+    def __str__(self):
+        return (
+            f"{self.table} {self.first_id}–{self.last_id} ({self.row_count} rows), {self.sealed_at:%Y-%m-%d %H:%M:%S}"
+        )

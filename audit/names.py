@@ -64,6 +64,7 @@ class Action(enum.StrEnum):
     LAUNCH_PARTNER_CHANGED = "launch.partner-changed"
     # The audit trail itself.
     AUDIT_EXPORTED = "audit.exported"
+    AUDIT_VERIFIED = "audit.verified"  # the seals checked (audit/seals.py): by whom, what, and what was found
     SUBJECT_ACCESS_LETTER = "audit.subject-access-letter"  # IG opened a patient's "who has seen my record" letter
     # Problems reported with entries (issue 17): a professional tells the source; IG follow it up.
     ENTRY_PROBLEM_REPORTED = "entry-problem.reported"

@@ -26,7 +26,7 @@ import warnings
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
-from . import hl7
+from . import hl7, sealing
 from .config import RESULTS, SCALES, Scale, database_url, scale_from_env, setup_django
 
 # Issue 17's pages, each held to the summary's ratio to its SQL floor.
@@ -315,6 +315,7 @@ class Bench:
         self.measure(MESSAGES, self.process_messages)
         self.measure(f"{MESSAGES}, sent again", self.process_messages_again)
         hl7.measure_all(self)
+        sealing.measure_all(self)
         conn.close()
 
     def everything(self, m):
@@ -531,6 +532,7 @@ class Bench:
             if (m.name.startswith("record ") or m.name.startswith("my patients")) and m is not summary and m.p95:
                 checks.append((m.p95 <= RECORD_P95_MS, f"{m.name} p95 {m.p95:.1f} ms ≤ {RECORD_P95_MS:g} ms (budget)"))
         checks += hl7.targets(self)
+        checks += sealing.targets(self)
         for m in self.results:
             if m.errors or m.note.startswith("failed"):
                 checks.append((False, f"{m.name}: {m.errors} errors {m.note}"))
@@ -599,6 +601,7 @@ class Bench:
                 f"{messages.extra['resources_per_second']:,.0f} resources/s, {messages.queries} queries a message"
             )
         hl7.report(self)
+        sealing.report(self)
         checks = self.targets()
         print()
         for met, text in checks:

@@ -466,6 +466,7 @@ IG_OPENS = {
     "mfa.authenticator": set(),
     "audit.accessevent": {"changelist", "change", "history", "patient", "subjectaccess", "letter"},
     "audit.auditevent": {"changelist", "change", "history"},
+    "audit.auditseal": {"changelist", "change", "history", "check"},  # issue 21: the seals, and the check
     "directory.organisation": {"changelist", "add", "change", "history"},
     "directory.professional": {"changelist", "add", "change", "history"},
     "directory.careteam": {"changelist", "add", "change", "history"},
@@ -595,6 +596,9 @@ def admin_world(patient, full_record, clinician, clinician_other_org, ig_user, o
     actions.report_entry_problem(
         by=clinician, patient=patient, entry=full_record[Procedure], what_is_wrong="It was the other hip."
     )
+    from audit import seals
+
+    seals.seal()  # issue 21: the audit rows so far sealed
     return {"patient": patient, "objection": objection, "grant": grant, "ig_user": ig_user}
 
 

@@ -14,8 +14,12 @@ from django.db import connections
 from django.db.backends.postgresql import base as postgresql_base
 from django.test import utils as test_utils
 
-PG_TRIGGERS = ("audit.AccessEvent:accessevent_no_truncate", "audit.AuditEvent:auditevent_no_truncate")
-SQLITE_TABLES = ("audit_accessevent", "audit_auditevent")
+PG_TRIGGERS = (
+    "audit.AccessEvent:accessevent_no_truncate",
+    "audit.AuditEvent:auditevent_no_truncate",
+    "audit.AuditSeal:auditseal_no_truncate",
+)
+SQLITE_TABLES = ("audit_accessevent", "audit_auditevent", "audit_auditseal")
 
 
 def in_test_environment() -> bool:
@@ -43,7 +47,7 @@ def audit_triggers_lifted(connection):
         return
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN (%s, %s)", SQLITE_TABLES
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN (%s, %s, %s)", SQLITE_TABLES
         )
         triggers = cursor.fetchall()
         for name, _ in triggers:
