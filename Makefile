@@ -6,7 +6,7 @@ PORT ?= 8000
 BENCH_SCALE ?= default
 FAULT ?= 0
 
-.PHONY: run test check install migrate seed serve clean bench bench-http loadtest fuzz production-recipe safety-report sso-provider
+.PHONY: run test check install migrate seed serve clean bench bench-http loadtest fuzz production-recipe safety-report sso-provider restore-drill
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -88,6 +88,12 @@ bench-http: install
 # gunicorn (production settings, 127.0.0.1) under 50 simulated clinicians; FAULT=1 restarts PostgreSQL halfway.
 loadtest: install
 	BENCH_SCALE=$(BENCH_SCALE) FAULT=$(FAULT) $(BIN)/python -m bench.loadtest
+
+# Backups and point-in-time recovery, drilled on clusters of its own (spare ports, DRILL_DIR): the bench dataset
+# under a workload, an online base backup, recovery to a chosen moment proved table by table, verify_audit on the
+# copy (and on a copy with an audit row deleted by hand), a crash and the recovery point measured (bench/restore_drill.py).
+restore-drill: install
+	BENCH_SCALE=$(BENCH_SCALE) $(BIN)/python -m bench.restore_drill
 
 clean:
 	rm -rf $(VENV) $(JS)/node_modules staticfiles db.sqlite3
