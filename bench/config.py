@@ -78,6 +78,9 @@ def production_environment(scale: Scale) -> dict[str, str]:
         "CSRF_COOKIE_SECURE": "0",
         "SECURE_HSTS_SECONDS": "0",
         "SECURE_HSTS_PRELOAD": "0",
+        # The per-request log line (carerecord.metrics) would print thousands of lines a run; its cost is a
+        # log call, measured as part of the middleware with the line filtered out.
+        "REQUEST_LOG_LEVEL": "WARNING",
         "STATIC_MANIFEST": "0",
         "LOG_LEVEL": "WARNING",
     }

@@ -1,5 +1,8 @@
-"""Logging filters: nothing we log carries a query string (one may hold an NHS number)."""
+"""Logging: nothing we log carries a query string or a patient identifier (an NHS number, a record id), every
+line names the request it belongs to, and production can log one JSON object a line (LOG_FORMAT=json)."""
 
+import contextvars
+import json
 import logging
 import re
 
@@ -23,3 +26,57 @@ class WithoutQueryString(logging.Filter):
         if "?" in message:
             record.msg, record.args = without_query_string(message), ()
         return True
+
+
+# --- issue 20: structured logs carrying the request id, and no patient identifiers ------------------------------
+
+REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
+# An NHS number (ten digits, or 3-3-4 spaced) and a patient's record id (a UUID with its dashes: the request ids
+# are dashless hex and stay) are cut from every message.
+_NHS_NUMBER = re.compile(r"(?<!\d)\d{3}[ -]?\d{3}[ -]?\d{4}(?!\d)")
+_UUID = re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b")
+
+
+def without_patient_identifiers(text: str) -> str:
+    return _UUID.sub("[id]", _NHS_NUMBER.sub("[nhs-number]", text))
+
+
+class WithoutPatientIdentifiers(logging.Filter):
+    """NHS numbers and record ids cut from each record's message (a converter's or a library's words may quote
+    one), and the request being answered named on the record (`request_id`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = REQUEST_ID.get()
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            return True
+        cleaned = without_patient_identifiers(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, ()
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line (LOG_FORMAT=json): time, level, logger, message, request id, and the fields a
+    caller passed as `extra` that are plain values (the request line's route, status, duration)."""
+
+    PLAIN = (str, int, float, bool)
+    STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "request_id"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        out = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": getattr(record, "request_id", ""),
+        }
+        out.update(
+            (key, value)
+            for key, value in record.__dict__.items()
+            if key not in self.STANDARD and isinstance(value, self.PLAIN)
+        )
+        if record.exc_info:
+            out["exception"] = without_patient_identifiers(self.formatException(record.exc_info))
+        return json.dumps(out, ensure_ascii=False)

@@ -21,6 +21,7 @@ from django.shortcuts import redirect
 from django.urls import resolve, reverse
 from django.utils.cache import add_never_cache_headers
 
+from carerecord.logs import REQUEST_ID
 from fhirapi.outcome import error
 from fhirapi.responses import outcome_response
 from identity.adapters import ASSURANCE_SESSION_KEY
@@ -35,7 +36,11 @@ class RequestIdMiddleware:
     def __call__(self, request):
         incoming = request.headers.get("X-Request-ID", "") if settings.BEHIND_PROXY else ""
         request.request_id = incoming if _VALID.match(incoming) else uuid.uuid4().hex
-        response = self.get_response(request)
+        token = REQUEST_ID.set(request.request_id)  # every log line while answering names it (carerecord.logs)
+        try:
+            response = self.get_response(request)
+        finally:
+            REQUEST_ID.reset(token)
         response["X-Request-ID"] = request.request_id
         return response
 

@@ -70,6 +70,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "carerecord.middleware.RequestIdMiddleware",
+    "carerecord.metrics.MetricsMiddleware",
     "carerecord.middleware.RejectNulMiddleware",
     "carerecord.middleware.NoStoreMiddleware",
     "carerecord.middleware.TokenRequestMiddleware",
@@ -267,24 +268,44 @@ SEARCH_MAX_RESULTS = env.int("SEARCH_MAX_RESULTS", default=20)
 # Logs never hold query strings (they may carry NHS numbers: GET /fhir/Patient?identifier=...). django.request
 # logs the path alone; runserver's request lines (django.server) are cut at the "?" by a filter. gunicorn's
 # access log is configured in the README's production recipe without the query string.
+# "plain" lines for people, or "json" (one object a line, with the request id) for a log store.
+LOG_FORMAT = "json" if env("LOG_FORMAT", default="plain") == "json" else "plain"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"no_query_string": {"()": "carerecord.logs.WithoutQueryString"}},
+    "filters": {
+        "no_query_string": {"()": "carerecord.logs.WithoutQueryString"},
+        "no_patient_ids": {"()": "carerecord.logs.WithoutPatientIdentifiers"},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
         "server": {"format": "[%(asctime)s] %(message)s"},
+        "json": {"()": "carerecord.logs.JsonFormatter"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["no_query_string"]},
-        "server": {"class": "logging.StreamHandler", "formatter": "server", "filters": ["no_query_string"]},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["no_query_string", "no_patient_ids"],
+        },
+        "server": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "server",
+            "filters": ["no_query_string", "no_patient_ids"],
+        },
     },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "django.server": {"handlers": ["server"], "level": "INFO", "propagate": False},
+        # One line per request from carerecord.metrics (pattern name, status, time; never the path): production's
+        # request log. Off by default in development and tests, where runserver logs requests already.
+        "carerecord.requests": {"level": env("REQUEST_LOG_LEVEL", default="INFO" if not DEBUG else "WARNING")},
     },
 }
+
+# Prometheus (carerecord/metrics.py): /metrics answers only a scraper sending this token; unset, it is not there.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
 
 SERVICE_NAME = env("SERVICE_NAME", default="London Shared Care Record")
 

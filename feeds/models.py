@@ -107,6 +107,8 @@ class Message(models.Model):
             models.Index(fields=["status", "received_at"], name="feedmessage_queue"),
             models.Index(fields=["organisation", "control_id"], name="feedmessage_control_id"),
             models.Index(fields=["organisation", "local_id"], name="feedmessage_local_id"),
+            # The newest message of each feed (the metrics' "last message", which the quiet-feed alert reads).
+            models.Index(fields=["feed", "-received_at"], name="feedmessage_feed_newest"),
         ]
 
     def __str__(self):

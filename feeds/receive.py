@@ -33,7 +33,7 @@ from fhirapi.ingest import Channel, ingest
 from fhirapi.parse import Unreadable, read
 from patients.models import SourcePatientId
 
-from . import ack, segments
+from . import ack, metrics, segments
 from .convert import Conversion, Held, Invalid, NotAccepted
 from .models import Feed, Message, feed_actor
 
@@ -382,6 +382,7 @@ def _finish(row: Message, result: _Result, *, feed: Feed, now) -> None:
             location=row.error_location,
             attempt=row.attempts,
         )
+    transaction.on_commit(lambda: metrics.counted(row))  # counted once it is kept, not if rolled back
 
 
 def retry_held(row: Message, *, feed: Feed, now) -> list[Message]:

@@ -32,6 +32,7 @@ PUBLIC = "public"
 POST_ONLY = "post-only"
 DOCUMENT = "document"  # under a patient, serving a document's content rather than a page: test_record_documents
 LAUNCH = "launch"  # in-context launch from a clinical system: test_launch_refuses_every_bad_token_for_every_actor
+SCRAPER = "scraper"  # Prometheus's, with METRICS_TOKEN, never a session: tests/carerecord/test_metrics.py
 CLASSIFIED = {
     # Public for GET (issue 18): signed out, the landing page; signed in, the professional's home, so it is checked
     # with the signed-in pages too (SIGNED_IN_TOO). Its POST searches for a professional only:
@@ -40,6 +41,7 @@ CLASSIFIED = {
     "my-patients": SIGNED_IN,
     "patient-search": SIGNED_IN,
     "healthz": PUBLIC,
+    "metrics": SCRAPER,  # issue 20: no patient data in any label; 404 unless configured, 401 without the token
     "optout-information": PUBLIC,
     "optout-partners": PUBLIC,
     "optout-how": PUBLIC,
@@ -126,6 +128,19 @@ def kind_of(name, route, callback):
     if "patient_id" in ROUTE_PARAMETER.findall(route):
         return RECORD
     return None
+
+
+@pytest.mark.parametrize("actor", ACTORS)
+def test_the_metrics_endpoint_answers_no_session_only_its_token(actor, request, client, settings):
+    """Signed in as anyone (IG included), /metrics is refused without the scraper's token, and not there at all
+    while no token is configured."""
+    user = None if actor == "anonymous" else request.getfixturevalue(actor)
+    if user is not None:
+        client.force_login(user)
+    settings.METRICS_TOKEN = ""
+    assert client.get(reverse("metrics")).status_code == 404
+    settings.METRICS_TOKEN = "scraper-token-for-the-matrix"
+    assert client.get(reverse("metrics")).status_code == 401
 
 
 @pytest.mark.hazard("H-03")
