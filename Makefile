@@ -85,7 +85,8 @@ bench: install
 bench-http: install
 	BENCH_SCALE=$(BENCH_SCALE) $(BIN)/python -m bench.http
 
-# gunicorn (production settings, 127.0.0.1) under 50 simulated clinicians; FAULT=1 restarts PostgreSQL halfway.
+# gunicorn (production settings, 127.0.0.1) under 50 simulated clinicians; FAULT=1 restarts PostgreSQL halfway, FAULT=redis
+# Redis; LOADTEST_TOPOLOGY=two runs two gunicorns behind HAProxy through PgBouncer (bench/scaleout.py).
 loadtest: install
 	BENCH_SCALE=$(BENCH_SCALE) FAULT=$(FAULT) $(BIN)/python -m bench.loadtest
 

@@ -18,6 +18,7 @@ Before the clock starts, one more bench clinician warms every worker up (first r
 Only loopback addresses; everything started here is stopped here.
 """
 
+import contextlib
 import json
 import os
 import random
@@ -73,10 +74,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_gunicorn(scale, port: int, workers: int, app: str = "carerecord.wsgi:application") -> subprocess.Popen:
+def start_gunicorn(
+    scale, port: int, workers: int, app: str = "carerecord.wsgi:application", extra_env: dict | None = None
+) -> subprocess.Popen:
     """gunicorn serving `app` (carerecord unless told; bench.http_floor for the HTTP floor) with production
-    settings on 127.0.0.1:`port`, `workers` sync workers; returns once it answers /healthz."""
-    env = {**os.environ, **production_environment(scale)}
+    settings on 127.0.0.1:`port`, `workers` sync workers (and `extra_env` over them: bench.scaleout's pooler);
+    returns once it answers /healthz."""
+    env = {**os.environ, **production_environment(scale), **(extra_env or {})}
     command = [
         str(Path(sys.executable).with_name("gunicorn")),
         app,
@@ -275,16 +279,38 @@ class Run:
             time.sleep(min(rng.expovariate(1 / self.think), 5 * self.think))
 
     def restart_database(self) -> None:
-        """Halfway through, restart PostgreSQL (the fault variant) and note when it was down."""
+        """Halfway through, restart PostgreSQL (FAULT=1) or Redis (FAULT=redis) and note when it was down."""
         time.sleep(self.ramp + self.seconds / 2)
-        version = sorted(os.listdir("/etc/postgresql"))[-1]
         began = self.now()
-        subprocess.run(  # noqa: S603 - the machine's own cluster tool
-            ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"],  # noqa: S607
-            check=True,
-        )
+        if self.fault == "redis":
+            restart_redis()
+        else:
+            version = sorted(os.listdir("/etc/postgresql"))[-1]
+            subprocess.run(  # noqa: S603 - the machine's own cluster tool
+                ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"],  # noqa: S607
+                check=True,
+            )
         self.outage = [began, self.now()]
-        print(f"  PostgreSQL restarted: {began:.1f} s to {self.outage[1]:.1f} s into the run", flush=True)
+        what = "Redis" if self.fault == "redis" else "PostgreSQL"
+        print(f"  {what} restarted: {began:.1f} s to {self.outage[1]:.1f} s into the run", flush=True)
+
+
+def restart_redis() -> None:
+    """The machine's Redis stopped (keeping nothing: sessions and rate limits in the cache are gone) and started
+    again as .ci/run starts it; sessions must survive from PostgreSQL (cached_db)."""
+    subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", "6379", "shutdown", "nosave"], check=False)  # noqa: S607
+    subprocess.run(
+        ["redis-server", "--bind", "127.0.0.1", "--port", "6379", "--save", "", "--appendonly", "no",  # noqa: S607
+         "--daemonize", "yes"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    for _ in range(50):
+        done = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", "6379", "ping"], capture_output=True)  # noqa: S607
+        if done.stdout.strip() == b"PONG":
+            return
+        time.sleep(0.1)
+    raise RuntimeError("Redis did not come back")
 
 
 def warm_up(base: str, clinician: Clinician, workers: int) -> None:
@@ -363,20 +389,29 @@ def audit_check(people: list[Clinician], window: tuple[datetime, datetime]) -> d
 def main() -> None:
     warnings.filterwarnings("ignore", message="No directory at", category=UserWarning)
     scale = scale_from_env()
-    fault = os.environ.get("FAULT", "0") not in ("", "0")
+    # FAULT=1 (or postgres): PostgreSQL restarted halfway; FAULT=redis: Redis restarted halfway.
+    fault = {"": "", "0": "", "1": "postgres", "postgres": "postgres", "redis": "redis"}.get(
+        os.environ.get("FAULT", "")
+    )
+    if fault is None:
+        raise SystemExit("FAULT must be 0, 1 (postgres) or redis")
     count = env_number("LOADTEST_CLINICIANS", 50, int)
     seconds = env_number("LOADTEST_SECONDS", 60)
     # Sign-ins hash a password (PBKDF2, ~0.3 s of CPU here): 50 at once would take the machine for seconds.
     ramp = env_number("LOADTEST_RAMP", 30)
     think = env_number("LOADTEST_THINK", 3.0)
     workers = env_number("LOADTEST_WORKERS", 5, int)
+    # "one": one gunicorn straight to PostgreSQL; "two": two behind HAProxy, through PgBouncer (bench.scaleout).
+    topology = os.environ.get("LOADTEST_TOPOLOGY", "one")
+    if topology not in ("one", "two"):
+        raise SystemExit("LOADTEST_TOPOLOGY must be one or two")
     if count > 240:
         raise SystemExit("LOADTEST_CLINICIANS: at most 240 (one loopback address each, 127.0.0.10 upwards)")
     setup_django(scale)
     from . import dataset
 
     dataset.ensure(scale)
-    if fault:
+    if fault == "postgres":
         busy = other_databases_busy(scale)
         if busy and os.environ.get("FAULT_FORCE") != "1":
             raise SystemExit(
@@ -386,17 +421,29 @@ def main() -> None:
     *people, warmer = clinicians(scale, count + 1, per_user=40)
     port = free_port()
     print(
-        f"load test: {count} clinicians, {seconds:g} s after a {ramp:g} s ramp, think {think:g} s, gunicorn "
-        f"{workers} workers on 127.0.0.1:{port}, {dataset.database_name(scale)}"
-        + (", FAULT: PostgreSQL restarted halfway" if fault else ""),
+        f"load test: {count} clinicians, {seconds:g} s after a {ramp:g} s ramp, think {think:g} s, "
+        + (
+            f"two gunicorns of {max(workers // 2, 1)} workers behind HAProxy, through PgBouncer"
+            if topology == "two"
+            else f"gunicorn {workers} workers on 127.0.0.1:{port}"
+        )
+        + f", {dataset.database_name(scale)}"
+        + (f", FAULT: {'Redis' if fault == 'redis' else 'PostgreSQL'} restarted halfway" if fault else ""),
         flush=True,
     )
-    server = start_gunicorn(scale, port, workers)
-    warm_up(f"http://127.0.0.1:{port}", warmer, workers)
+    stack = contextlib.ExitStack()
+    if topology == "two":
+        from .scaleout import two_instances
+
+        base = stack.enter_context(two_instances(scale, workers, start_gunicorn, free_port))
+    else:
+        stack.callback(stop, start_gunicorn(scale, port, workers))
+        base = f"http://127.0.0.1:{port}"
+    warm_up(base, warmer, workers)
     window_start = datetime.now(UTC)
     load_before = os.getloadavg()[0]
     try:
-        run = Run(f"http://127.0.0.1:{port}", seconds, ramp, think, fault)
+        run = Run(base, seconds, ramp, think, fault)
         threads = [
             threading.Thread(target=run.clinician, args=(c, ramp * n / count), daemon=True)
             for n, c in enumerate(people)
@@ -409,12 +456,17 @@ def main() -> None:
             thread.join(timeout=max(run.deadline - time.monotonic(), 0) + 30)
         elapsed = run.now()
     finally:
-        stop(server)
+        stack.close()
     window = (window_start, datetime.now(UTC))
     from django.db import close_old_connections
 
     close_old_connections()
     report(scale, people, run, elapsed, window, fault, load_before, workers)
+
+
+def _ok(sample: Sample) -> bool:
+    """A record page must show the record (200): a redirect there means the session was lost (signed out)."""
+    return sample.status == 200 if sample.kind.startswith("record") else 200 <= sample.status < 400
 
 
 def report(scale, people, run, elapsed, window, fault, load_before, workers) -> None:
@@ -426,15 +478,15 @@ def report(scale, people, run, elapsed, window, fault, load_before, workers) -> 
     rows = {}
     for kind in sorted(by_kind):
         group = by_kind[kind]
-        ok = [s.ms for s in group if 200 <= s.status < 400]
-        errors = sum(1 for s in group if not 200 <= s.status < 400)
+        ok = [s.ms for s in group if _ok(s)]
+        errors = sum(1 for s in group if not _ok(s))
         p50, p95, p99 = percentiles(ok)
         rows[kind] = {"n": len(group), "errors": errors, "p50": p50, "p95": p95, "p99": p99}
         print(f"{kind:<24} {len(group):>6} {errors:>6} {p50 or 0:>8.1f} {p95 or 0:>8.1f} {p99 or 0:>8.1f}")
 
     def overall(selected):
-        ok = [s.ms for s in selected if 200 <= s.status < 400]
-        return percentiles(ok), sum(1 for s in selected if not 200 <= s.status < 400)
+        ok = [s.ms for s in selected if _ok(s)]
+        return percentiles(ok), sum(1 for s in selected if not _ok(s))
 
     (a50, a95, a99), all_errors = overall(samples)
     browse = [s for s in samples if not s.kind.startswith("sign-in")]
@@ -464,17 +516,14 @@ def report(scale, people, run, elapsed, window, fault, load_before, workers) -> 
         (a95 is not None and a95 <= TARGET_P95_MS, f"p95 of all requests {a95 or 0:.1f} ms ≤ {TARGET_P95_MS:g} ms"),
         (audit["missing"] == 0, "every successful record view has its AccessEvent"),
         (all(c.signed_in for c in people), "every clinician signed in (password + TOTP)"),
+        (record_views > 0, f"record pages shown: {record_views}"),
     ]
     if fault:
         began, ended = run.outage or (None, None)
         grace = 5.0
-        outside = [
-            s
-            for s in samples
-            if not 200 <= s.status < 400 and not (began is not None and began - 1 <= s.at <= ended + grace)
-        ]
+        outside = [s for s in samples if not _ok(s) and not (began is not None and began - 1 <= s.at <= ended + grace)]
         after = [s for s in samples if began is not None and s.at > ended + grace]
-        recovered = bool(after) and all(200 <= s.status < 400 for s in after)
+        recovered = bool(after) and all(_ok(s) for s in after)
         checks.append((not outside, f"errors only during the outage (±{grace:g} s): {len(outside)} outside it"))
         checks.append((recovered, f"recovered by itself: {len(after)} requests after the outage, all succeeded"))
     else:
@@ -490,6 +539,7 @@ def report(scale, people, run, elapsed, window, fault, load_before, workers) -> 
         "scale": scale.name,
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
         "fault": fault,
+        "topology": os.environ.get("LOADTEST_TOPOLOGY", "one"),
         "settings": {
             "clinicians": len(people),
             "seconds": run.seconds,
@@ -513,7 +563,7 @@ def report(scale, people, run, elapsed, window, fault, load_before, workers) -> 
         "summary": line,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    name = f"loadtest{'-fault' if fault else ''}-{scale.name}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    name = f"loadtest{f'-fault-{fault}' if fault else ''}-{scale.name}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     (RESULTS / name).write_text(json.dumps(result, indent=2, default=str))
     print(f"\nresults: bench/results/{name}")
     print(line, flush=True)

@@ -116,7 +116,17 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # each of the ORM's query shapes once per connection, not on every request (issue 19: planning the access
 # decision's query took 2-5 ms, running it 0.3). DB_PREPARED=0 turns it off (e.g. behind a pooler in transaction
 # mode that cannot carry prepared statements).
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool("DB_PREPARED", default=True):
+# Behind PgBouncer in transaction mode (DATABASE_POOLER=pgbouncer; issue 20) each transaction may get another server
+# connection, so nothing that outlives a transaction on one may be used: no server-side cursors, no prepared
+# statements (PgBouncer 1.18, Debian 12's, cannot carry them). Advisory locks are all transaction-scoped already.
+DATABASE_POOLER = env("DATABASE_POOLER", default="")
+if DATABASE_POOLER == "pgbouncer":
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+if (
+    DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+    and env.bool("DB_PREPARED", default=True)
+    and DATABASE_POOLER != "pgbouncer"
+):
     DATABASES["default"].setdefault("OPTIONS", {})
     DATABASES["default"]["OPTIONS"].update(server_side_binding=True, prepare_threshold=5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -157,6 +167,10 @@ ACCOUNT_RATE_LIMITS = {
 ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT
 
 # Sessions: idle timeout (renewed by use, at most once a minute) and an absolute age, whichever comes first.
+# Sessions in the shared cache with the database behind (issue 20): any instance reads them, a cache restart signs
+# nobody out (a miss reads the row), and ending them goes through the store, which removes both
+# (directory.actions._delete_sessions).
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 SESSION_IDLE_MINUTES = env.int("SESSION_IDLE_MINUTES", default=15)
 SESSION_MAX_HOURS = env.float("SESSION_MAX_HOURS", default=12)
 SESSION_COOKIE_AGE = SESSION_IDLE_MINUTES * 60
