@@ -9,25 +9,23 @@ from django.utils import timezone
 EARLIEST, LATEST = datetime.date(1900, 1, 1), datetime.date(2999, 12, 31)
 
 
+def day_field(label: str, help_text: str, which: str) -> forms.DateField:
+    """An optional day, as an `<input type="date">` sends it (YYYY-MM-DD) or as people type it (2/12/2026)."""
+    return forms.DateField(
+        label=label,
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        input_formats=["%Y-%m-%d", "%d/%m/%Y"],
+        help_text=help_text,
+        error_messages={"invalid": f"Enter the {which} day as a date, for example 2026-12-02."},
+    )
+
+
 class PeriodForm(forms.Form):
     """Dates as an `<input type="date">` sends them (YYYY-MM-DD), or as people type them (2/12/2026)."""
 
-    since = forms.DateField(
-        label="From",
-        required=False,
-        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
-        input_formats=["%Y-%m-%d", "%d/%m/%Y"],
-        help_text="Leave empty for the record's whole history.",
-        error_messages={"invalid": "Enter the first day as a date, for example 2026-12-02."},
-    )
-    until = forms.DateField(
-        label="To",
-        required=False,
-        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
-        input_formats=["%Y-%m-%d", "%d/%m/%Y"],
-        help_text="The last day included. Leave empty for up to today.",
-        error_messages={"invalid": "Enter the last day as a date, for example 2026-12-02."},
-    )
+    since = day_field("From", "Leave empty for the record's whole history.", "first")
+    until = day_field("To", "The last day included. Leave empty for up to today.", "last")
 
     def clean(self):
         cleaned = super().clean()
@@ -55,13 +53,8 @@ class PeriodForm(forms.Form):
 class VerifyForm(forms.Form):
     """From when to check the audit trail's seals: empty for the whole trail (every sealed row read once)."""
 
-    since = forms.DateField(
-        label="Seals made from",
-        required=False,
-        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
-        input_formats=["%Y-%m-%d", "%d/%m/%Y"],
-        help_text="Leave empty to check the whole trail; on a large trail a recent period is quicker.",
-        error_messages={"invalid": "Enter the first day as a date, for example 2026-12-02."},
+    since = day_field(
+        "Seals made from", "Leave empty to check the whole trail; on a large trail a recent period is quicker.", "first"
     )
 
     def clean_since(self):

@@ -18,13 +18,13 @@ import cProfile
 import io
 import os
 import pstats
-import socket
 import subprocess
 import sys
 import time
 from datetime import UTC, datetime
 
 from .config import ROOT, production_environment
+from .ports import free_port, wait_for_port
 
 ONE = "HL7 ORU^R01 over MLLP, 1 connection"
 TWO = "HL7 ORU^R01 over MLLP, 2 listener processes"
@@ -129,12 +129,6 @@ def messages(people: list[tuple], count: int, label: str) -> list[str]:
 # --- listener processes and engines ---------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @contextlib.contextmanager
 def listeners(scale, count: int, *, floor: bool = False, workers: int = 2):
     """`count` listener processes on free ports (production settings, the bench database), stopped by SIGTERM."""
@@ -150,7 +144,7 @@ def listeners(scale, count: int, *, floor: bool = False, workers: int = 2):
         ports.append(port)
     try:
         for port, process in zip(ports, processes, strict=True):
-            _wait_for(port, process)
+            wait_for_port(port, process, "listener")
         yield ports
     finally:
         for process in processes:
@@ -160,17 +154,6 @@ def listeners(scale, count: int, *, floor: bool = False, workers: int = 2):
                 process.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 process.kill()
-
-
-def _wait_for(port: int, process) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"listener on port {port} exited ({process.returncode})")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-            return
-        time.sleep(0.2)
-    raise RuntimeError(f"listener on port {port} did not start")
 
 
 async def _engine(port: int, batch: list[str], times: list, errors: list) -> None:
@@ -323,24 +306,9 @@ def _floor_listener(port: int) -> None:
 
 def main() -> None:
     """The HL7 measures alone, against the bench dataset (built first if missing)."""
-    from . import dataset
-    from .config import scale_from_env, setup_django
-    from .run import Bench
+    from .run import alone
 
-    scale = scale_from_env()
-    setup_django(scale)
-    detail = dataset.ensure(scale)
-    bench = Bench(scale, detail, requests=0, bundles=0)
-    measure_all(bench)
-    for m in bench.results:
-        if m.note:
-            print(f"{m.name}: {m.note}")
-    print()
-    report(bench)
-    for met, text in targets(bench):
-        print(f"{'met   ' if met else 'MISSED'} {text}")
-    if any(m.errors or m.note.startswith("failed") for m in bench.results):
-        sys.exit(1)
+    alone(sys.modules[__name__])
 
 
 if __name__ == "__main__":

@@ -220,7 +220,8 @@ class HttpBench:
         return session
 
     def measure_http_floor(self) -> None:
-        from .loadtest import free_port, start_gunicorn, stop
+        from .loadtest import start_gunicorn, stop
+        from .ports import free_port
 
         port = free_port()
         server = start_gunicorn(self.scale, port, 1, app="bench.http_floor:application")
@@ -242,7 +243,8 @@ class HttpBench:
         from directory.actions import create_api_token
         from directory.models import Organisation
 
-        from .loadtest import free_port, start_gunicorn, stop
+        from .loadtest import start_gunicorn, stop
+        from .ports import free_port
 
         organisation = Organisation.objects.get(ods_code=self.detail["ingest_organisation"])
         if organisation.kind != Organisation.Kind.ACUTE_TRUST:

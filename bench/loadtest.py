@@ -23,7 +23,6 @@ import json
 import os
 import random
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,6 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .config import BENCH_PASSWORD, RESULTS, ROOT, database_url, production_environment, scale_from_env, setup_django
+from .ports import free_port
 
 TARGET_P95_MS = 300.0
 RECORD_PAGES = ("", "results/", "medications/", "letters/", "appointments/", "conditions/")
@@ -66,12 +66,6 @@ class Clinician:
 
 
 # --- the server ---------------------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_gunicorn(
@@ -435,7 +429,7 @@ def main() -> None:
     if topology == "two":
         from .scaleout import two_instances
 
-        base = stack.enter_context(two_instances(scale, workers, start_gunicorn, free_port))
+        base = stack.enter_context(two_instances(scale, workers))
     else:
         stack.callback(stop, start_gunicorn(scale, port, workers))
         base = f"http://127.0.0.1:{port}"

@@ -32,7 +32,6 @@ import json
 import logging
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -41,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import RESULTS, ROOT, database_name, production_environment, scale_from_env
+from .ports import free_port
 
 CHECKSUM = """SELECT count(*), coalesce(sum(('x' || substr(md5(t::text), 1, 16))::bit(64)::bigint::numeric), 0)
               FROM public.{table} t"""
@@ -64,12 +64,6 @@ def run(command: list, **kwargs) -> subprocess.CompletedProcess:
     if done.returncode:
         raise RuntimeError(f"{' '.join(map(str, command))} exited {done.returncode}: {done.stderr.strip()[-2000:]}")
     return done
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def size_of(path: Path) -> int:

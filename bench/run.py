@@ -830,6 +830,26 @@ def dataset_and_machine(scale: Scale) -> tuple[dict, dict, float]:
     return detail, machine, load_before
 
 
+def alone(module) -> None:
+    """One bench module's measures on their own (`python -m bench.hl7`, `python -m bench.sealing`): against the
+    bench dataset (built first if missing), its report and its targets; exit 1 when a measure had errors."""
+    scale = scale_from_env()
+    setup_django(scale)
+    from . import dataset
+
+    bench = Bench(scale, dataset.ensure(scale), requests=0, bundles=0)
+    module.measure_all(bench)
+    for m in bench.results:
+        if m.note:
+            print(f"{m.name}: {m.note}")
+    print()
+    module.report(bench)
+    for met, text in module.targets(bench):
+        print(f"{'met   ' if met else 'MISSED'} {text}")
+    if any(m.errors or m.note.startswith("failed") for m in bench.results):
+        sys.exit(1)
+
+
 def main() -> None:
     warnings.filterwarnings("ignore", message="No directory at", category=UserWarning)
     scale = scale_from_env()

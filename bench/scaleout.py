@@ -20,42 +20,18 @@ import contextlib
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from .config import database_url
+from .loadtest import start_gunicorn, stop
+from .ports import free_port, wait_for_port
 
 
 def _as_postgres(command: list) -> list:
     return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
-
-
-def _wait_for_port(port: int, process: subprocess.Popen, what: str) -> None:
-    import socket
-
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"{what} exited ({process.returncode})")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-            return
-        time.sleep(0.2)
-    raise SystemExit(f"{what} did not listen on {port}")
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
 
 
 def start_pgbouncer(folder: Path, scale, port: int, pool_size: int) -> subprocess.Popen:
@@ -84,7 +60,7 @@ def start_pgbouncer(folder: Path, scale, port: int, pool_size: int) -> subproces
     process = subprocess.Popen(  # noqa: S603 - Debian's pgbouncer
         _as_postgres(["pgbouncer", str(ini)]), start_new_session=True
     )
-    _wait_for_port(port, process, "pgbouncer")
+    wait_for_port(port, process, "pgbouncer", 30)
     return process
 
 
@@ -103,13 +79,14 @@ def start_haproxy(folder: Path, port: int, backends: list[int]) -> subprocess.Po
         f"{servers}\n"
     )
     process = subprocess.Popen(["haproxy", "-db", "-f", str(config)], start_new_session=True)  # noqa: S603, S607
-    _wait_for_port(port, process, "haproxy")
+    wait_for_port(port, process, "haproxy", 30)
     return process
 
 
 @contextlib.contextmanager
-def two_instances(scale, workers: int, start_gunicorn, free_port):
+def two_instances(scale, workers: int):
     """PgBouncer, two gunicorns through it and HAProxy in front: yields HAProxy's base URL."""
+
     folder = Path(tempfile.mkdtemp(prefix="carerecord-scaleout-"))
     started = []
     try:
@@ -134,5 +111,5 @@ def two_instances(scale, workers: int, start_gunicorn, free_port):
         yield f"http://127.0.0.1:{front}"
     finally:
         for process in reversed(started):
-            _stop(process)
+            stop(process)
         shutil.rmtree(folder, ignore_errors=True)

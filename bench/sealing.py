@@ -137,23 +137,10 @@ def report(bench) -> None:
 
 
 def main() -> None:
-    """These measures alone, against the bench dataset."""
-    from . import dataset
-    from .config import scale_from_env, setup_django
-    from .run import Bench
+    """These measures alone, against the bench dataset (built first if missing)."""
+    from .run import alone
 
-    scale = scale_from_env()
-    setup_django(scale)
-    detail = dataset.ensure(scale)
-    bench = Bench(scale, detail, requests=0, bundles=0)
-    measure_all(bench)
-    for m in bench.results:
-        print(f"{m.name}: n={m.n} p50={m.p50} p95={m.p95} {m.extra} {m.note}")
-    report(bench)
-    for met, text in targets(bench):
-        print(f"{'met   ' if met else 'MISSED'} {text}")
-    if any(m.errors or m.note.startswith("failed") for m in bench.results):
-        sys.exit(1)
+    alone(sys.modules[__name__])
 
 
 if __name__ == "__main__":
