@@ -126,13 +126,14 @@ def _rows(table: str, scheme: int, wanted: Q):
 # --- sealing --------------------------------------------------------------------------------------------------
 
 
-def _stragglers(table: str, recent: list[dict], high: int) -> list[int]:
-    """Ids at or below the newest sealed id that no seal of `recent` covers: committed after their neighbours
-    were sealed. Counted run by run first; expanded only when a count is short."""
-    if not recent:
+def _stragglers(table: str, recent: list[dict], start: int, high: int) -> list[int]:
+    """Ids in (start, high] — the span the newest seals cover — that none of them covers: committed after their
+    neighbours were sealed. No seal outside `recent` can cover an id above `start` (seals are ordered by their
+    last id, and an id is sealed once), so the look-back never reseals what an older seal holds. Counted run by
+    run first; expanded only when a count is short."""
+    if high <= start:
         return []
-    low = min(seal["first_id"] for seal in recent)
-    present = list(MODELS[table].objects.filter(pk__gte=low, pk__lte=high).order_by("pk").values_list("pk", flat=True))
+    present = list(MODELS[table].objects.filter(pk__gt=start, pk__lte=high).order_by("pk").values_list("pk", flat=True))
     covered = [run for seal in recent for run in seal["ranges"]]
     inside = sum(bisect.bisect_right(present, last) - bisect.bisect_left(present, first) for first, last in covered)
     if inside == len(present):
@@ -149,10 +150,13 @@ def _stragglers(table: str, recent: list[dict], high: int) -> list[int]:
 
 def _seal_table(table: str, *, now, batch_rows: int, look_back: int | None) -> AuditSeal | None:
     seals = AuditSeal.objects.filter(table=table).order_by("-last_id").values("first_id", "last_id", "ranges")
-    recent = list(seals if look_back is None else seals[:look_back])
+    window = list(seals if look_back is None else seals[: look_back + 1])
+    recent, start = window, 0
+    if look_back is not None and len(window) > look_back:
+        recent, start = window[:look_back], window[look_back]["last_id"]
     high = recent[0]["last_id"] if recent else 0
     rows = list(_rows(table, SCHEME, Q(pk__gt=high))[:batch_rows])
-    late = _stragglers(table, recent, high)
+    late = _stragglers(table, recent, start, high)
     if late:
         rows = sorted([*_rows(table, SCHEME, Q(pk__in=late)), *rows])
     if not rows:

@@ -287,3 +287,18 @@ def test_seals_cannot_be_added_changed_or_deleted_in_admin(ig_client, client, cl
     client.logout()
     assert client.post(reverse("admin:audit_auditseal_check")).status_code == 302
     assert not AuditEvent.objects.filter(action=Action.AUDIT_VERIFIED).exists()
+
+
+def test_the_look_back_never_reseals_a_row_an_older_seal_holds(monkeypatch):
+    """A straggler's own seal can fall outside the look-back while the seal around its id is inside it."""
+    monkeypatch.setattr(seals, "RECENT_SEALS", 2)
+    for pk in (100, 102):
+        AccessEvent.objects.create(id=pk, outcome="allowed", basis="care-team", page="summary")
+    seals.seal()  # 100 and 102
+    AccessEvent.objects.create(id=101, outcome="allowed", basis="care-team", page="summary")
+    seals.seal()  # 101, late
+    AccessEvent.objects.create(id=103, outcome="allowed", basis="care-team", page="summary")
+    seals.seal()  # 103: the newest two seals by last id now hold 103 and 100/102, not 101's
+    assert seals.seal() == []
+    report = seals.verify()
+    assert report.intact and report.rows == 4 and report.unsealed_inside["accessevent"] == 0
