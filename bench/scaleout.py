@@ -87,6 +87,11 @@ def start_haproxy(folder: Path, port: int, backends: list[int]) -> subprocess.Po
 def two_instances(scale, workers: int):
     """PgBouncer, two gunicorns through it and HAProxy in front: yields HAProxy's base URL."""
 
+    missing = [tool for tool in ("pgbouncer", "haproxy") if shutil.which(tool) is None]
+    if missing:
+        raise SystemExit(
+            f"LOADTEST_TOPOLOGY=two needs Debian's {' and '.join(missing)}: apt-get install {' '.join(missing)}"
+        )
     folder = Path(tempfile.mkdtemp(prefix="carerecord-scaleout-"))
     started = []
     try:
