@@ -86,7 +86,15 @@ class Cluster:
                 conf.write(f"{key} = '{value}'\n" if isinstance(value, str) else f"{key} = {value}\n")
 
     def start(self) -> None:
-        run([pg_bin() / "pg_ctl", "-D", self.data, "-l", self.data / "server.log", "-w", "-t", "3600", "start"])
+        try:
+            run([pg_bin() / "pg_ctl", "-D", self.data, "-l", self.data / "server.log", "-w", "-t", "3600", "start"])
+        except RuntimeError as error:  # the server's own words say why (the folder is removed afterwards)
+            log = (
+                (self.data / "server.log").read_text(errors="replace")[-3000:]
+                if (self.data / "server.log").exists()
+                else ""
+            )
+            raise RuntimeError(f"{error}\n{log}") from error
 
     def reload(self) -> None:
         run([pg_bin() / "pg_ctl", "-D", self.data, "reload"])
@@ -137,6 +145,19 @@ def make_source(folder: Path, archive_timeout: int) -> Cluster:
     )
     cluster.start()
     return cluster
+
+
+def archived(source: Cluster, seconds: float = 120) -> None:
+    """The WAL written so far finished and archived (`pg_switch_wal`, then the archiver's progress): recovery to a
+    moment needs the segment holding it in the archive, which `archive_timeout` alone may not have put there yet."""
+    segment = source.sql("SELECT pg_walfile_name(pg_switch_wal())")[0][0]
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        last = source.sql("SELECT last_archived_wal FROM pg_stat_archiver")[0][0] or ""
+        if last[:24] >= segment:
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"WAL segment {segment} was not archived within {seconds:g} s")
 
 
 def restore(
@@ -375,6 +396,7 @@ def main() -> None:
         figures["chosen_time"] = chosen.isoformat()
         figures["tables"] = len(expected)
         figures["rows_before_chosen_time"] = sum(count for count, _ in expected.values())
+        archived(source)  # the segment holding the moment, archived: otherwise recovery stops short of it
 
         print("== point-in-time recovery to the chosen moment", flush=True)
         pitr, seconds = restore(folder, "restored-pitr", backup, archive, chosen.isoformat())
