@@ -6,7 +6,7 @@ PORT ?= 8000
 BENCH_SCALE ?= default
 FAULT ?= 0
 
-.PHONY: run test check install migrate seed serve clean bench bench-http loadtest fuzz production-recipe safety-report sso-provider restore-drill
+.PHONY: run test check install migrate seed serve clean bench bench-http loadtest fuzz production-recipe safety-report sso-provider restore-drill bench-audit
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -95,6 +95,11 @@ loadtest: install
 # copy (and on a copy with an audit row deleted by hand), a crash and the recovery point measured (bench/restore_drill.py).
 restore-drill: install
 	BENCH_SCALE=$(BENCH_SCALE) $(BIN)/python -m bench.restore_drill
+
+# The audit trail at 1M, 5M and 20M AccessEvent rows, partitioned by month and not, in a database of its own
+# (bench/audit_scale.py; ~20 GB of disk at its largest, dropped afterwards). BENCH_AUDIT_SIZES sets the steps.
+bench-audit: install
+	$(BIN)/python -m bench.audit_scale
 
 clean:
 	rm -rf $(VENV) $(JS)/node_modules staticfiles db.sqlite3

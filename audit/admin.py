@@ -29,7 +29,7 @@ from django.views.decorators.http import require_POST
 
 from . import export, pages, reasons, seals, subject_access, subjects
 from .forms import PeriodForm, VerifyForm
-from .models import AccessEvent, AuditEvent, AuditSeal
+from .models import AccessEvent, AuditArchive, AuditEvent, AuditSeal
 from .names import FAMILIES, Action
 from .writers import audit, record_admin_view
 
@@ -656,3 +656,17 @@ class AuditSealAdmin(NoDirectWritesMixin, admin.ModelAdmin):
         return TemplateResponse(
             request, "admin/audit/auditseal/check.html", context, status=400 if form.errors else 200
         )
+
+
+@admin.register(AuditArchive)
+class AuditArchiveAdmin(NoDirectWritesMixin, admin.ModelAdmin):
+    """The months taken off the live trail (`manage.py audit_partitions --archive`): which, when, by whom, how
+    many rows and their digest, so a restored dump can be checked. Written by the command only."""
+
+    actions = None
+    list_display = ("month", "table", "partition", "row_count", "archived_at", "archived_by")
+    list_filter = ("table",)
+    sortable_by = ()
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields]

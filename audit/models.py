@@ -154,3 +154,29 @@ class AuditSeal(AppendOnlyModel):
         return (
             f"{self.table} {self.first_id}–{self.last_id} ({self.row_count} rows), {self.sealed_at:%Y-%m-%d %H:%M:%S}"
         )
+
+
+class AuditArchive(AppendOnlyModel):
+    """A month of an audit table taken off the live trail (`manage.py audit_partitions --archive`): its partition
+    detached after its seals were checked, to be dumped, kept offline and dropped (docs/ops/audit-partitions.md).
+
+    What was archived is kept here for good: the exact ids (so `verify_audit` knows those rows were archived, not
+    removed) and a digest over them (so a restored dump can be checked against what left). Append-only; not
+    partitioned, so archiving never archives the record of an archive."""
+
+    archived_at = models.DateTimeField(default=timezone.now)
+    table = models.CharField(max_length=20, help_text="accessevent or auditevent")
+    partition = models.CharField(max_length=63, unique=True)
+    month = models.DateField(help_text="The first day of the month (UTC) the partition held.")
+    scheme = models.PositiveSmallIntegerField(help_text="Which fields the row digest covers (audit/seals.py).")
+    ranges = models.JSONField(help_text="The ids archived, as [first, last] runs.")
+    row_count = models.PositiveIntegerField()
+    rows_digest = models.CharField(max_length=64)
+    archived_by = models.CharField(max_length=254)
+
+    class Meta:
+        ordering = ["-month", "table"]
+        triggers = append_only_triggers("auditarchive")
+
+    def __str__(self):
+        return f"{self.table} {self.month:%Y-%m} ({self.row_count} rows), archived {self.archived_at:%Y-%m-%d}"

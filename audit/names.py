@@ -65,6 +65,7 @@ class Action(enum.StrEnum):
     # The audit trail itself.
     AUDIT_EXPORTED = "audit.exported"
     AUDIT_VERIFIED = "audit.verified"  # the seals checked (audit/seals.py): by whom, what, and what was found
+    AUDIT_ARCHIVED = "audit.archived"  # a month of audit rows detached to be kept offline (audit/partitions.py)
     SUBJECT_ACCESS_LETTER = "audit.subject-access-letter"  # IG opened a patient's "who has seen my record" letter
     # Problems reported with entries (issue 17): a professional tells the source; IG follow it up.
     ENTRY_PROBLEM_REPORTED = "entry-problem.reported"

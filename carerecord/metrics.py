@@ -29,6 +29,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from audit import partitions as audit_partitions
 from audit.models import AccessEvent, AuditEvent, AuditSeal
 from feeds.models import Feed, Message
 from feeds.retention import NEEDS_ACTION
@@ -105,6 +106,7 @@ class DatabaseCollector:
         yield audit_rows
         yield unsealed
         yield sealed_at
+        yield from self.partitions()
         queue = GaugeMetricFamily(
             "carerecord_feed_queue_depth",
             "Messages needing action (held, invalid, failed, not yet processed), by feed.",
@@ -130,6 +132,29 @@ class DatabaseCollector:
                 last.add_metric(labels, newest[0].timestamp())
         yield queue
         yield last
+
+    @staticmethod
+    def partitions():
+        """PostgreSQL's audit month partitions (audit/partitions.py): how far ahead they are made, and rows no
+        month covers (capped: an alert needs to know there are some, not how many)."""
+        ahead = GaugeMetricFamily(
+            "carerecord_audit_partition_months_ahead",
+            "Whole months after the current one that have their audit partition made.",
+            labels=["table"],
+        )
+        stray = GaugeMetricFamily(
+            "carerecord_audit_default_partition_rows",
+            "Audit rows in the default partition, which no month partition covers (counted up to 10,000).",
+            labels=["table"],
+        )
+        for table in audit_partitions.TABLES:
+            months = audit_partitions.months_ahead(table)
+            if months is None:
+                continue
+            ahead.add_metric([table], months)
+            stray.add_metric([table], audit_partitions.default_rows_capped(table))
+        yield ahead
+        yield stray
 
 
 def registry() -> CollectorRegistry:

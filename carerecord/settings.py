@@ -356,6 +356,9 @@ HL7_MAX_MESSAGE_BYTES = env.int("HL7_MAX_MESSAGE_BYTES", default=1024 * 1024)
 # HL7 v2 messages are kept as received; their raw text (patient data) is cleared after this many days by
 # `manage.py hl7_purge` (run it daily from cron). The row and what became of it stay; a held message's raw never goes.
 HL7_RAW_RETENTION_DAYS = env.int("HL7_RAW_RETENTION_DAYS", default=90)
+# The audit trail stays in the live database for at least this many months; older months may be archived
+# (`audit_partitions --archive`, docs/ops/audit-partitions.md). Set it to what your retention schedule says.
+AUDIT_ONLINE_MONTHS = env.int("AUDIT_ONLINE_MONTHS", default=24)
 
 # Single sign-on (issue 16, docs/sign-in.md): OpenID Connect with CIS2-shaped claims, through django-allauth's
 # OpenID Connect provider (identity.provider extends it: private-key JWT client authentication, acr, RP-initiated

@@ -482,6 +482,7 @@ IG_OPENS = {
     "audit.accessevent": {"changelist", "change", "history", "patient", "subjectaccess", "letter"},
     "audit.auditevent": {"changelist", "change", "history"},
     "audit.auditseal": {"changelist", "change", "history", "check"},  # issue 21: the seals, and the check
+    "audit.auditarchive": {"changelist", "change", "history"},  # issue 20: months archived (ids, counts, digests)
     "directory.organisation": {"changelist", "add", "change", "history"},
     "directory.professional": {"changelist", "add", "change", "history"},
     "directory.careteam": {"changelist", "add", "change", "history"},
@@ -614,6 +615,18 @@ def admin_world(patient, full_record, clinician, clinician_other_org, ig_user, o
     from audit import seals
 
     seals.seal()  # issue 21: the audit rows so far sealed
+    from audit.models import AuditArchive
+
+    AuditArchive.objects.create(  # issue 20: a month once archived (the record only: no partition detached here)
+        table="accessevent",
+        partition="audit_accessevent_y2020m01",
+        month=datetime.date(2020, 1, 1),
+        scheme=seals.SCHEME,
+        ranges=[[1, 3]],
+        row_count=3,
+        rows_digest="0" * 64,
+        archived_by="command:audit_partitions@ig",
+    )
     return {"patient": patient, "objection": objection, "grant": grant, "ig_user": ig_user}
 
 

@@ -124,9 +124,16 @@ TAMPERING = {
 @postgresql_only
 @pytest.mark.parametrize("model", AUDIT_MODELS, ids=lambda m: m.__name__)
 @pytest.mark.parametrize("tampering", TAMPERING)
-def test_finding_8_the_app_role_cannot_change_the_audit_tables_or_their_triggers(model, tampering, as_app_role):
+@pytest.mark.parametrize("where", ["table", "partition"])
+def test_finding_8_the_app_role_cannot_change_the_audit_tables_or_their_triggers(model, tampering, where, as_app_role):
+    """On the table and on the month partition the row lies in (audit/partitions.py)."""
     row = make_row(model)
     table = model._meta.db_table
+    if where == "partition":
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT tableoid::regclass::text FROM {table} WHERE id = %s", [row.pk])
+            [table] = cursor.fetchone()
+        assert table != model._meta.db_table
     trigger = next(t.get_pgid(model) for t in model._meta.triggers if t.name.endswith("_append_only"))
     with pytest.raises(DatabaseError) as refused:
         run(TAMPERING[tampering].format(table=table, trigger=trigger))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.db import connection
 from django.urls import reverse
 from prometheus_client import REGISTRY
 
@@ -193,3 +194,19 @@ def test_gunicorn_forgets_a_worker_that_exits(tmp_path, monkeypatch):
     (tmp_path / "gauge_livesum_4242.db").write_bytes(b"")
     gunicorn_conf.child_exit(None, type("Worker", (), {"pid": 4242})())
     assert not (tmp_path / "gauge_livesum_4242.db").exists()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's audit partitions")
+def test_the_audit_partitions_made_ahead_and_rows_no_month_covers_are_served(scraper):
+    import datetime
+
+    from audit import partitions
+    from audit.models import AccessEvent
+
+    text = scraper()
+    ahead = partitions.months_ahead("audit_accessevent")
+    assert ahead >= 1 and f'carerecord_audit_partition_months_ahead{{table="audit_accessevent"}} {ahead}.0' in text
+    assert 'carerecord_audit_default_partition_rows{table="audit_accessevent"} 0.0' in text
+    far = datetime.datetime(2199, 1, 1, tzinfo=datetime.UTC)
+    AccessEvent.objects.create(at=far, outcome="allowed", basis="care-team", page="record:summary")
+    assert 'carerecord_audit_default_partition_rows{table="audit_accessevent"} 1.0' in scraper()

@@ -18,8 +18,9 @@ PG_TRIGGERS = (
     "audit.AccessEvent:accessevent_no_truncate",
     "audit.AuditEvent:auditevent_no_truncate",
     "audit.AuditSeal:auditseal_no_truncate",
+    "audit.AuditArchive:auditarchive_no_truncate",
 )
-SQLITE_TABLES = ("audit_accessevent", "audit_auditevent", "audit_auditseal")
+SQLITE_TABLES = ("audit_accessevent", "audit_auditevent", "audit_auditseal", "audit_auditarchive")
 
 
 def in_test_environment() -> bool:
@@ -47,7 +48,7 @@ def audit_triggers_lifted(connection):
         return
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN (%s, %s, %s)", SQLITE_TABLES
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN (%s, %s, %s, %s)", SQLITE_TABLES
         )
         triggers = cursor.fetchall()
         for name, _ in triggers:
