@@ -6,7 +6,7 @@ PORT ?= 8000
 BENCH_SCALE ?= default
 FAULT ?= 0
 
-.PHONY: run test check install migrate seed serve clean bench bench-http loadtest fuzz production-recipe safety-report sso-provider restore-drill bench-audit
+.PHONY: run test check install migrate seed serve clean bench bench-http loadtest fuzz production-recipe safety-report sso-provider restore-drill bench-audit replica replica-stop bench-replica
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,11 +44,11 @@ sso-provider: install
 	$(BIN)/python manage.py sso_demo_accounts --output .sso-demo.json && node $(JS)/oidc/provider.mjs --config .sso-demo.json
 
 # The whole suite on TEST_WORKERS processes (pytest-xdist; one per core here) with branch coverage; below the
-# floor in pyproject.toml ([tool.coverage.report]) it fails. No persistent connections in tests: a live server's
+# floor in pyproject.toml ([tool.coverage.report]) it fails. On SQLite, code only PostgreSQL runs is not counted. No persistent connections in tests: a live server's
 # request threads must not hold the test database open when it is dropped at the end.
 TEST_WORKERS ?= 2
 test: install
-	CONN_MAX_AGE=0 $(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal --cov --cov-report=term $(PYTEST_ARGS)
+	CONN_MAX_AGE=0 COVERAGE_SKIP_VENDOR=$$($(BIN)/python -m carerecord.coverage_vendor) $(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal --cov --cov-report=term $(PYTEST_ARGS)
 
 # Property-based fuzzing (tests/test_fuzz.py, Hypothesis) for longer than make test's 200 examples a test: every
 # FHIR endpoint and form, FUZZ_EXAMPLES (5,000) random examples each, on PostgreSQL (a database of its own, FUZZ_DATABASE_URL;
@@ -100,6 +100,19 @@ restore-drill: install
 # (bench/audit_scale.py; ~20 GB of disk at its largest, dropped afterwards). BENCH_AUDIT_SIZES sets the steps.
 bench-audit: install
 	$(BIN)/python -m bench.audit_scale
+
+# A streaming hot standby of the local cluster (pg_basebackup, a second cluster on REPLICA_PORT, 5433), for the
+# replica tests and the bench: DATABASE_REPLICA_URLS=postgres://root@127.0.0.1:5433/<database> (bench/replica.py).
+replica: install
+	$(BIN)/python -m bench.replica start
+
+replica-stop: install
+	$(BIN)/python -m bench.replica stop
+
+# Record and FHIR reads with their entries from a streaming replica and from the primary, in the same run, and the
+# replica's lag under FHIR ingest (bench/replica_reads.py; starts and stops its own replica).
+bench-replica: install
+	BENCH_SCALE=$(BENCH_SCALE) $(BIN)/python -m bench.replica_reads
 
 clean:
 	rm -rf $(VENV) $(JS)/node_modules staticfiles db.sqlite3

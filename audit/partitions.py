@@ -99,29 +99,32 @@ def partitions(table: str, connection=default_connection) -> list[Partition]:
     """The table's partitions, oldest first, the default last."""
     if not is_partitioned(table, connection):
         return []
+    found = [parse_partition(table, name) for name in _partition_names(table, connection)]
+    return sorted(found, key=lambda p: (p.is_default, p.lower or EARLIEST))
+
+
+def _partition_names(table: str, connection) -> list[str]:  # pragma: postgresql only
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
             "WHERE i.inhparent = to_regclass(%s)",
             [table],
         )
-        names = [name for (name,) in cursor.fetchall()]
-    found = []
-    for name in names:
-        match = NAME.match(name)
-        if not match or match["table"] != table:
-            raise RuntimeError(f"{name} is a partition of {table} that audit/partitions.py did not make.")
-        if match["year"] is None:
-            found.append(Partition(name, table, None, None))
-            continue
-        start = datetime.datetime(int(match["year"]), int(match["month"]), 1, tzinfo=datetime.UTC)
-        found.append(
-            Partition(name, table, None, start) if match["before"] else Partition(name, table, start, next_month(start))
-        )
-    return sorted(found, key=lambda p: (p.is_default, p.lower or EARLIEST))
+        return [name for (name,) in cursor.fetchall()]
 
 
-def truncate_triggers(table: str, cursor) -> list[tuple[str, str]]:
+def parse_partition(table: str, name: str) -> Partition:
+    """A partition's bounds, from the name this module gave it."""
+    match = NAME.match(name)
+    if not match or match["table"] != table:
+        raise RuntimeError(f"{name} is a partition of {table} that audit/partitions.py did not make.")
+    if match["year"] is None:
+        return Partition(name, table, None, None)
+    start = datetime.datetime(int(match["year"]), int(match["month"]), 1, tzinfo=datetime.UTC)
+    return Partition(name, table, None, start) if match["before"] else Partition(name, table, start, next_month(start))
+
+
+def truncate_triggers(table: str, cursor) -> list[tuple[str, str]]:  # pragma: postgresql only
     """The parent's statement-level TRUNCATE triggers: (name, function), to repeat on each partition."""
     cursor.execute(
         "SELECT t.tgname, p.proname FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid "
@@ -131,7 +134,7 @@ def truncate_triggers(table: str, cursor) -> list[tuple[str, str]]:
     return cursor.fetchall()
 
 
-def protect(partition: str, table: str, cursor) -> None:
+def protect(partition: str, table: str, cursor) -> None:  # pragma: postgresql only
     """What a partition needs beyond what PostgreSQL gives it: the TRUNCATE trigger, and no privileges."""
     for trigger, function in truncate_triggers(table, cursor):
         cursor.execute(
@@ -148,7 +151,7 @@ def protect(partition: str, table: str, cursor) -> None:
         cursor.execute(f'REVOKE ALL ON "{partition}" FROM "{role}"')
 
 
-def create_month(table: str, start: datetime.datetime, cursor) -> str:
+def create_month(table: str, start: datetime.datetime, cursor) -> str:  # pragma: postgresql only
     name = month_name(table, start)
     cursor.execute(
         f'CREATE TABLE "{name}" PARTITION OF "{table}" FOR VALUES FROM ({bound(start)}) TO ({bound(next_month(start))})'
@@ -157,13 +160,13 @@ def create_month(table: str, start: datetime.datetime, cursor) -> str:
     return name
 
 
-def default_rows(table: str, lower, upper, cursor) -> int:
+def default_rows(table: str, lower, upper, cursor) -> int:  # pragma: postgresql only
     # Table names here are TABLES' own, never input.
     cursor.execute(f'SELECT count(*) FROM "{table}_default" WHERE at >= %s AND at < %s', [lower, upper])  # noqa: S608
     return cursor.fetchone()[0]
 
 
-def default_rows_capped(table: str, cap: int = 10_000, connection=default_connection) -> int:
+def default_rows_capped(table: str, cap: int = 10_000, connection=default_connection) -> int:  # pragma: postgresql only
     with connection.cursor() as cursor:
         cursor.execute(f'SELECT count(*) FROM (SELECT 1 FROM "{table}_default" LIMIT %s) AS rows', [cap])  # noqa: S608
         return cursor.fetchone()[0]
@@ -217,7 +220,7 @@ def months_ahead(table: str, *, today: datetime.date | None = None, connection=d
     return count
 
 
-def convert(table: str, *, today: datetime.date, ahead: int, cursor) -> None:
+def convert(table: str, *, today: datetime.date, ahead: int, cursor) -> None:  # pragma: postgresql only
     """Turn a plain audit table into a partitioned one without copying a row (audit/migrations/0006).
 
     The table becomes the partition of everything before next month; a new parent takes its name, columns,
@@ -289,7 +292,7 @@ def months_before(start: datetime.datetime, count: int) -> datetime.datetime:
     return start.replace(year=index // 12, month=index % 12 + 1)
 
 
-def archive(
+def archive(  # pragma: postgresql only
     short_table: str,
     month: datetime.datetime,
     *,
@@ -363,7 +366,7 @@ def archive(
     return record
 
 
-def keep_row_triggers(detached: str, table: str, cursor) -> None:
+def keep_row_triggers(detached: str, table: str, cursor) -> None:  # pragma: postgresql only
     """A detached partition loses the row triggers it had from its parent: it gets its own, so it stays
     append-only until its owner drops it."""
     cursor.execute(

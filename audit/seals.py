@@ -346,7 +346,7 @@ def verify(*, since: datetime.datetime | None = None) -> Report:
     return report
 
 
-def check_before_archive(table: str, low: int, high: int) -> tuple[Report, Covered]:
+def check_before_archive(table: str, low: int, high: int) -> tuple[Report, Covered]:  # pragma: postgresql only
     """Before a month leaves the live trail: every seal that covers any id in [low, high] unaltered, with all
     its rows present. Returns the report and what those seals cover (the caller counts its rows outside it)."""
     report = Report()

@@ -25,9 +25,7 @@ DRILL_AFTER_SECONDS (25); PG_BIN (default: the newest /usr/lib/postgresql/*/bin)
 tools run as the postgres user (initdb refuses root). Figures go to bench/results/restore-drill-<scale>-*.json.
 """
 
-import contextlib
 import datetime
-import glob
 import json
 import logging
 import os
@@ -36,89 +34,14 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
+from .clusters import Cluster, as_postgres, common_settings, pg_bin, run, size_of
 from .config import RESULTS, ROOT, database_name, production_environment, scale_from_env
 from .ports import free_port
 
 CHECKSUM = """SELECT count(*), coalesce(sum(('x' || substr(md5(t::text), 1, 16))::bit(64)::bigint::numeric), 0)
               FROM public.{table} t"""
-
-
-def pg_bin() -> Path:
-    if os.environ.get("PG_BIN"):
-        return Path(os.environ["PG_BIN"])
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name))
-    if not found:
-        raise SystemExit("No PostgreSQL server binaries (/usr/lib/postgresql/*/bin): set PG_BIN.")
-    return Path(found[-1])
-
-
-def as_postgres(command: list) -> list:
-    return ["runuser", "-u", "postgres", "--", *map(str, command)] if os.geteuid() == 0 else list(map(str, command))
-
-
-def run(command: list, **kwargs) -> subprocess.CompletedProcess:
-    done = subprocess.run(as_postgres(command), capture_output=True, text=True, **kwargs)  # noqa: S603
-    if done.returncode:
-        raise RuntimeError(f"{' '.join(map(str, command))} exited {done.returncode}: {done.stderr.strip()[-2000:]}")
-    return done
-
-
-def size_of(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
-
-
-@dataclass
-class Cluster:
-    """A PostgreSQL cluster of the drill's own: its data directory under the drill's folder, a spare port."""
-
-    data: Path
-    port: int
-
-    def url(self, database: str = "postgres") -> str:
-        return f"postgres://root@127.0.0.1:{self.port}/{database}"
-
-    def configure(self, settings: dict) -> None:
-        with open(self.data / "postgresql.auto.conf", "a") as conf:
-            for key, value in settings.items():
-                conf.write(f"{key} = '{value}'\n" if isinstance(value, str) else f"{key} = {value}\n")
-
-    def start(self) -> None:
-        try:
-            run([pg_bin() / "pg_ctl", "-D", self.data, "-l", self.data / "server.log", "-w", "-t", "3600", "start"])
-        except RuntimeError as error:  # the server's own words say why (the folder is removed afterwards)
-            log = (
-                (self.data / "server.log").read_text(errors="replace")[-3000:]
-                if (self.data / "server.log").exists()
-                else ""
-            )
-            raise RuntimeError(f"{error}\n{log}") from error
-
-    def reload(self) -> None:
-        run([pg_bin() / "pg_ctl", "-D", self.data, "reload"])
-
-    def stop(self, mode: str = "fast") -> None:
-        with contextlib.suppress(RuntimeError):
-            run([pg_bin() / "pg_ctl", "-D", self.data, "-m", mode, "-w", "stop"])
-
-    def sql(self, query: str, database: str = "postgres", params=None):
-        import psycopg
-
-        with psycopg.connect(self.url(database), autocommit=True) as conn:
-            return conn.execute(query, params).fetchall()
-
-
-def _common_settings(port: int, sockets: Path) -> dict:
-    return {
-        "port": port,
-        "listen_addresses": "127.0.0.1",
-        "unix_socket_directories": str(sockets),
-        "shared_buffers": "256MB",
-        "maintenance_work_mem": "256MB",
-        "autovacuum": "on",
-    }
 
 
 def archive_command(archive: Path) -> str:
@@ -133,7 +56,7 @@ def make_source(folder: Path, archive_timeout: int) -> Cluster:
     run([pg_bin() / "initdb", "-D", cluster.data, "-U", "root", "--auth=trust", "--encoding=UTF8", "--no-instructions"])
     cluster.configure(
         {
-            **_common_settings(cluster.port, folder),
+            **common_settings(cluster.port, folder),
             # Continuous archiving, as README's production section, a segment finished at least every
             # archive_timeout seconds.
             "wal_level": "replica",
@@ -181,7 +104,7 @@ def restore(
         for partial in streamed.glob("*.partial"):  # the segment being received when the source was lost
             run(["cp", partial, wal / partial.name.removesuffix(".partial")])
     settings = {
-        **_common_settings(cluster.port, folder),
+        **common_settings(cluster.port, folder),
         "archive_mode": "off",
         "restore_command": restore_command,
         "recovery_target_action": "promote",

@@ -31,6 +31,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from audit import partitions as audit_partitions
 from audit.models import AccessEvent, AuditEvent, AuditSeal
+from carerecord import replicas
 from feeds.models import Feed, Message
 from feeds.retention import NEEDS_ACTION
 
@@ -107,6 +108,7 @@ class DatabaseCollector:
         yield unsealed
         yield sealed_at
         yield from self.partitions()
+        yield from self.replicas()
         queue = GaugeMetricFamily(
             "carerecord_feed_queue_depth",
             "Messages needing action (held, invalid, failed, not yet processed), by feed.",
@@ -155,6 +157,23 @@ class DatabaseCollector:
             stray.add_metric([table], audit_partitions.default_rows_capped(table))
         yield ahead
         yield stray
+
+    @staticmethod
+    def replicas():
+        """Each configured read replica: whether the router may use it, and its replay lag when it answered."""
+        usable = GaugeMetricFamily(
+            "carerecord_replica_usable", "1 when the read replica is in bound and used, else 0.", labels=["replica"]
+        )
+        lag = GaugeMetricFamily(
+            "carerecord_replica_lag_seconds", "The read replica's replay lag at its last check.", labels=["replica"]
+        )
+        for alias in replicas.aliases():
+            health = replicas.health(alias)
+            usable.add_metric([alias], 1 if health.usable else 0)
+            if health.lag is not None and health.lag != float("inf"):
+                lag.add_metric([alias], health.lag)
+        yield usable
+        yield lag
 
 
 def registry() -> CollectorRegistry:

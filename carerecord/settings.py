@@ -129,6 +129,28 @@ if (
 ):
     DATABASES["default"].setdefault("OPTIONS", {})
     DATABASES["default"]["OPTIONS"].update(server_side_binding=True, prepare_threshold=5)
+# Read replicas (issue 20, carerecord/replicas.py): PostgreSQL hot standbys the record's entries may be read from
+# while their replay lag is within REPLICA_MAX_LAG_SECONDS; the access decision and every write stay on the primary.
+DATABASE_REPLICA_URLS = env.list("DATABASE_REPLICA_URLS", default=[])
+REPLICA_MAX_LAG_SECONDS = env.float("REPLICA_MAX_LAG_SECONDS", default=5)
+REPLICA_LAG_CHECK_SECONDS = env.float("REPLICA_LAG_CHECK_SECONDS", default=1)
+for number, url in enumerate(DATABASE_REPLICA_URLS, 1):
+    replica = env.db_url_config(url)
+    if replica["ENGINE"] != "django.db.backends.postgresql":
+        raise environ.ImproperlyConfigured("DATABASE_REPLICA_URLS must name PostgreSQL standbys.")
+    replica.update(
+        CONN_MAX_AGE=DATABASES["default"]["CONN_MAX_AGE"],
+        CONN_HEALTH_CHECKS=True,
+        OPTIONS=dict(DATABASES["default"].get("OPTIONS", {})),
+        # Tests: the replica alias is the test database itself; tests/carerecord/test_replicas.py points it at
+        # the real standby, which replays the test database like any other.
+        TEST={"MIRROR": "default"},
+    )
+    DATABASES["replica" if len(DATABASE_REPLICA_URLS) == 1 else f"replica_{number}"] = replica
+DATABASE_ROUTERS = ["carerecord.replicas.ReplicaRouter"] if DATABASE_REPLICA_URLS else []
+if DATABASE_REPLICA_URLS:
+    after_metrics = MIDDLEWARE.index("carerecord.metrics.MetricsMiddleware") + 1
+    MIDDLEWARE.insert(after_metrics, "carerecord.replicas.ReplicaReadsMiddleware")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [

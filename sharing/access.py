@@ -6,7 +6,8 @@ django-guardian is used only from this module and `sharing.actions`.
 
 import enum
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef, Q, QuerySet
@@ -21,7 +22,8 @@ from optout.state import upheld_objection
 from patients.categories import Category
 from patients.models import Patient
 
-from .models import VIEW_PERMISSION, BreakGlass, SharingAgreement
+from . import agreements
+from .models import VIEW_PERMISSION, BreakGlass
 
 
 class Reason(enum.StrEnum):
@@ -45,6 +47,16 @@ class Decision:
     break_glass: BreakGlass | None = None
     # An upheld objection: only the viewer's own organisation's entries are shown.
     opted_out: bool = False
+    # The sharing agreements' version read with the decision's facts (sharing/agreements.py), and the agreements
+    # in force as this decision found them: read once, on the primary, for every entry query of the request.
+    agreements_version: int | None = None
+    _memo: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def shared(self) -> Mapping[str, frozenset[int]]:
+        """Organisations sharing each category today (by category value), read once for this decision."""
+        if "agreements" not in self._memo:
+            self._memo["agreements"] = agreements.in_force(self.agreements_version)
+        return self._memo["agreements"]
 
     @property
     def can_break_glass(self):
@@ -76,17 +88,26 @@ class Facts:
 
     care_team: bool
     opted_out: bool
+    agreements_version: int | None = None
 
 
 def _fact_columns(user, organisation_id) -> dict:
     """The decision's facts as subqueries of a query over patients (one row per patient): a care-team grant of
     the viewer's acting organisation (H-19), and an upheld objection."""
     grant = Exists(_care_team_grants(user, organisation_id, OuterRef("pk")))
-    return {"decision_care_team": grant, "decision_opted_out": upheld_objection()}
+    return {
+        "decision_care_team": grant,
+        "decision_opted_out": upheld_objection(),
+        "decision_agreements_version": agreements.version_column(),
+    }
 
 
 def _facts_of(row) -> Facts:
-    return Facts(care_team=row.decision_care_team, opted_out=row.decision_opted_out)
+    return Facts(
+        care_team=row.decision_care_team,
+        opted_out=row.decision_opted_out,
+        agreements_version=row.decision_agreements_version,
+    )
 
 
 def decide(user, patient: Patient, facts: Facts | None = None) -> Decision:
@@ -118,6 +139,7 @@ def decide(user, patient: Patient, facts: Facts | None = None) -> Decision:
             reason=Reason.CARE_TEAM,
             professional=professional,
             opted_out=facts.opted_out,
+            agreements_version=facts.agreements_version,
         )
     break_glass = active_break_glass(user, patient)
     if break_glass is not None:
@@ -128,6 +150,7 @@ def decide(user, patient: Patient, facts: Facts | None = None) -> Decision:
             professional=professional,
             break_glass=break_glass,
             opted_out=facts.opted_out,
+            agreements_version=facts.agreements_version,
         )
     return _refused(Reason.NO_RELATIONSHIP, professional)
 
@@ -187,11 +210,10 @@ def patients_in_care_of(user) -> QuerySet:
     return Patient.objects.filter(pk__in=granted)
 
 
-def sharing_organisations(category: Category) -> QuerySet:
-    """Organisations sharing a category today (a subquery: evaluated by the database, per request)."""
-    return SharingAgreement.objects.filter(category=category, shares=True, since__lte=timezone.localdate()).values(
-        "organisation_id"
-    )
+def sharing_organisations(category: Category, decision: Decision) -> frozenset[int]:
+    """Organisations sharing a category today, as the decision found them on the primary: values, so that an
+    entry query holds no subquery on the agreements and may run on a replica."""
+    return decision.shared().get(category.value, frozenset())
 
 
 def visible(entries: QuerySet, decision: Decision, *, via: str = "", category: Category | None = None) -> QuerySet:
@@ -212,7 +234,9 @@ def visible(entries: QuerySet, decision: Decision, *, via: str = "", category: C
     not_withdrawn = Q(**{f"{via}entered_in_error": False})
     if decision.opted_out:
         return entries.filter(own, not_withdrawn)
-    shared = Q(**{f"{via}source_organisation_id__in": sharing_organisations(category), f"{via}sensitive": False})
+    shared = Q(
+        **{f"{via}source_organisation_id__in": sharing_organisations(category, decision), f"{via}sensitive": False}
+    )
     return entries.filter(shared | own, not_withdrawn)
 
 
@@ -224,7 +248,7 @@ def visible_teams(involvements: QuerySet, decision: Decision) -> QuerySet:
     own = Q(care_team__organisation_id=decision.organisation_id)
     if decision.opted_out:
         return involvements.filter(own)
-    return involvements.filter(own | Q(care_team__organisation_id__in=sharing_organisations(Category.TEAMS)))
+    return involvements.filter(own | Q(care_team__organisation_id__in=sharing_organisations(Category.TEAMS, decision)))
 
 
 # Set by a verified launch from a partner's clinical system (identity.launch), for the record page it opens.

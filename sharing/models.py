@@ -40,6 +40,17 @@ class SharingAgreement(models.Model):
         return f"{self.organisation.name} {verb} {self.get_category_display().lower()}"
 
 
+class AgreementsVersion(models.Model):
+    """One row whose number a database trigger moves on every change to the sharing agreements (PostgreSQL),
+    so each process knows when its copy of them is out of date (sharing/agreements.py)."""
+
+    ROW = 1
+    version = models.BigIntegerField(default=0)
+
+    def __str__(self):
+        return f"sharing agreements, version {self.version}"
+
+
 class InvolvementQuerySet(models.QuerySet):
     def current(self, at=None):
         at = at or timezone.now()

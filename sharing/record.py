@@ -33,7 +33,6 @@ from patients.models import (
 
 from .access import Decision, sharing_organisations, visible, visible_teams
 from .attachments import with_first_attachment
-from .models import SharingAgreement
 
 NEWEST_FIRST = (F("effective_at").desc(nulls_last=True), "-id")  # undated after dated, on every database
 
@@ -400,11 +399,11 @@ def coverage(patient: Patient, decision: Decision) -> list[CoverageRow]:
         shared = set()
     else:
         organisation_ids = {organisation_id for organisation_id, _ in held}
-        shared = set(
-            SharingAgreement.objects.filter(
-                organisation_id__in=organisation_ids, shares=True, since__lte=timezone.localdate()
-            ).values_list("organisation_id", "category")
-        )
+        shared = {
+            (organisation_id, category)
+            for category, sharing in decision.shared().items()
+            for organisation_id in sharing & organisation_ids
+        }
     rows = []
     for organisation in Organisation.objects.filter(pk__in=organisation_ids).order_by("name"):
         cells = []
@@ -430,6 +429,6 @@ def withheld_count(patient: Patient, decision: Decision, category: Category) -> 
     return (
         model.objects.filter(patient=patient, sensitive=True, entered_in_error=False)
         .exclude(source_organisation_id=decision.organisation_id)
-        .filter(source_organisation_id__in=sharing_organisations(category))
+        .filter(source_organisation_id__in=sharing_organisations(category, decision))
         .count()
     )

@@ -49,6 +49,20 @@ def _test_database_can_be_dropped(django_db_setup, django_db_blocker):
         )
 
 
+@pytest.fixture(autouse=True)
+def _agreements_read_per_decision(request, monkeypatch):
+    """Each access decision reads the sharing agreements afresh, as on SQLite: the per-process copy PostgreSQL keeps
+    (sharing/agreements.py) would make a request's query count depend on which test ran before it. Its own tests
+    (tests/sharing/test_agreements.py, marked `agreements_cache`) keep it."""
+    from django.utils import timezone
+
+    from sharing import agreements
+
+    agreements.forget()
+    if not request.node.get_closest_marker("agreements_cache"):
+        monkeypatch.setattr(agreements, "in_force", lambda version: agreements.load(timezone.localdate()))
+
+
 @pytest.fixture
 def organisation():
     return factories.OrganisationFactory(name="Riverside Medical Centre", kind=Organisation.Kind.GP_PRACTICE)

@@ -48,6 +48,23 @@ def test_month_names_and_bounds():
             partitions.parse_month(bad)
 
 
+def test_a_partitions_bounds_are_read_from_its_name():
+    table = "audit_accessevent"
+    month = partitions.parse_partition(table, "audit_accessevent_y2027m12")
+    assert (month.lower, month.upper, month.label) == (
+        datetime.datetime(2027, 12, 1, tzinfo=datetime.UTC),
+        datetime.datetime(2028, 1, 1, tzinfo=datetime.UTC),
+        "2027-12",
+    )
+    before = partitions.parse_partition(table, "audit_accessevent_before_y2027m01")
+    assert before.lower is None and before.label == "everything before 2027-01"
+    default = partitions.parse_partition(table, "audit_accessevent_default")
+    assert default.is_default and default.label.startswith("default")
+    for stranger in ("audit_accessevent_2027", "audit_auditevent_y2027m01", "audit_accessevent_y2027m01_old"):
+        with pytest.raises(RuntimeError, match="did not make"):
+            partitions.parse_partition(table, stranger)
+
+
 @postgresql_only
 @pytest.mark.parametrize("table", partitions.TABLES)
 def test_each_audit_table_is_partitioned_by_month_with_months_ahead_and_a_default(table):

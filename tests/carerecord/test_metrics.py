@@ -210,3 +210,19 @@ def test_the_audit_partitions_made_ahead_and_rows_no_month_covers_are_served(scr
     far = datetime.datetime(2199, 1, 1, tzinfo=datetime.UTC)
     AccessEvent.objects.create(at=far, outcome="allowed", basis="care-team", page="record:summary")
     assert 'carerecord_audit_default_partition_rows{table="audit_accessevent"} 1.0' in scraper()
+
+
+def test_each_read_replica_says_whether_it_is_used_and_its_lag(scraper, monkeypatch):
+    from carerecord import replicas
+
+    monkeypatch.setattr(replicas, "aliases", lambda: ("replica_1", "replica_2"))
+    found = {
+        "replica_1": replicas.Health(0, True, 0.25, "in bound", "usable"),
+        "replica_2": replicas.Health(0, False, None, "unreachable (OperationalError)", "unreachable"),
+    }
+    monkeypatch.setattr(replicas, "health", found.get)
+    text = scraper()
+    assert 'carerecord_replica_usable{replica="replica_1"} 1.0' in text
+    assert 'carerecord_replica_lag_seconds{replica="replica_1"} 0.25' in text
+    assert 'carerecord_replica_usable{replica="replica_2"} 0.0' in text
+    assert 'carerecord_replica_lag_seconds{replica="replica_2"}' not in text  # it did not answer

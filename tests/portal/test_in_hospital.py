@@ -135,6 +135,7 @@ def test_two_open_admissions_are_both_shown_newest_first(client, clinician, pati
 
 def test_the_notice_costs_one_query_whatever_it_finds(clinician, patient, hospital):
     decision = decide(clinician, patient)
+    decision.shared()  # the sharing agreements, read once per decision, before any section's query
     with CaptureQueriesContext(connection) as none_open:
         assert current_admissions(patient, decision) == []
     for _ in range(5):

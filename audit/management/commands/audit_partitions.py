@@ -53,7 +53,7 @@ class Command(BaseCommand):
             if made.blocked:
                 sys.exit(1)
 
-    def _archive(self, month, table, operator):
+    def _archive(self, month, table, operator):  # pragma: postgresql only
         by = "command:audit_partitions@" + (operator or _user() or "unknown")
         failed = False
         for short in ("accessevent", "auditevent") if table == "both" else (table,):
@@ -72,7 +72,7 @@ class Command(BaseCommand):
         if failed:
             sys.exit(1)
 
-    def _list(self):
+    def _list(self):  # pragma: postgresql only
         with connection.cursor() as cursor:
             for table in partitions.TABLES:
                 self.stdout.write(f"{table}:")
