@@ -89,10 +89,10 @@ class Partition:
 def is_partitioned(table: str, connection=default_connection) -> bool:
     if connection.vendor != "postgresql":
         return False
-    with connection.cursor() as cursor:
+    with connection.cursor() as cursor:  # pragma: postgresql only
         cursor.execute("SELECT relkind FROM pg_class WHERE oid = to_regclass(%s)", [table])
         row = cursor.fetchone()
-    return bool(row) and row[0] == "p"
+        return bool(row) and row[0] == "p"
 
 
 def partitions(table: str, connection=default_connection) -> list[Partition]:
@@ -188,21 +188,23 @@ def ensure(*, today: datetime.date | None = None, ahead: int = MONTHS_AHEAD, con
     today = today or datetime.datetime.now(datetime.UTC).date()
     for table in TABLES:
         existing = partitions(table, connection)
-        if not existing:
-            continue
-        covered_until = max((p.upper for p in existing if not p.is_default), default=None)
-        start = month_start(today)
-        with connection.cursor() as cursor:
-            for _ in range(ahead + 1):
-                end = next_month(start)
-                if covered_until is None or start >= covered_until:
-                    name = month_name(table, start)
-                    if default_rows(table, start, end, cursor):
-                        made.blocked.append(name)
-                    else:
-                        made.created.append(create_month(table, start, cursor))
-                start = end
+        if existing:
+            _ensure_table(table, existing, month_start(today), ahead, made, connection)
     return made
+
+
+def _ensure_table(table, existing, start, ahead: int, made: Made, connection) -> None:  # pragma: postgresql only
+    covered_until = max((p.upper for p in existing if not p.is_default), default=None)
+    with connection.cursor() as cursor:
+        for _ in range(ahead + 1):
+            end = next_month(start)
+            if covered_until is None or start >= covered_until:
+                name = month_name(table, start)
+                if default_rows(table, start, end, cursor):
+                    made.blocked.append(name)
+                else:
+                    made.created.append(create_month(table, start, cursor))
+            start = end
 
 
 def months_ahead(table: str, *, today: datetime.date | None = None, connection=default_connection) -> int | None:
@@ -210,7 +212,11 @@ def months_ahead(table: str, *, today: datetime.date | None = None, connection=d
     existing = [p for p in partitions(table, connection) if not p.is_default]
     if not existing:
         return None
-    today = today or datetime.datetime.now(datetime.UTC).date()
+    return months_covered(existing, today or datetime.datetime.now(datetime.UTC).date())
+
+
+def months_covered(existing: list[Partition], today: datetime.date) -> int:
+    """Whole months after the current one that these (non-default) partitions cover, without a gap."""
     start, count = next_month(month_start(today)), 0
     covered = {p.lower for p in existing if p.lower is not None}
     history_until = max((p.upper for p in existing if p.lower is None), default=None)

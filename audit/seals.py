@@ -193,7 +193,7 @@ def seal(*, now=None, batch_rows: int = BATCH_ROWS, sweep: bool = False) -> list
     for attempt in (1, 2):
         try:
             with transaction.atomic():
-                if connection.vendor == "postgresql":
+                if connection.vendor == "postgresql":  # pragma: postgresql only
                     with connection.cursor() as cursor:
                         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
                 made = []

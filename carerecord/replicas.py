@@ -65,13 +65,13 @@ class Health:
 _health: dict[str, Health] = {}
 
 
-def _primary_position() -> str:
+def _primary_position() -> str:  # pragma: postgresql only
     with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
         cursor.execute("SELECT pg_current_wal_lsn()::text")
         return cursor.fetchone()[0]
 
 
-def measure(alias: str) -> Health:
+def measure(alias: str) -> Health:  # pragma: postgresql only
     """Ask the primary where it is and the replica how far it has replayed: the replica's lag in seconds."""
     now = time.monotonic()
     try:
@@ -94,7 +94,7 @@ def measure(alias: str) -> Health:
     return Health(now, True, lag, "in bound", "usable")
 
 
-def health(alias: str) -> Health:
+def health(alias: str) -> Health:  # pragma: postgresql only
     known = _health.get(alias) or Health()
     if time.monotonic() - known.checked_at < settings.REPLICA_LAG_CHECK_SECONDS:
         return known
@@ -105,7 +105,7 @@ def health(alias: str) -> Health:
     return fresh
 
 
-def usable_replica() -> str | None:
+def usable_replica() -> str | None:  # pragma: postgresql only
     usable = [alias for alias in aliases() if health(alias).usable]
     return random.choice(usable) if usable else None  # spreading load, not security
 

@@ -134,7 +134,7 @@ if (
 DATABASE_REPLICA_URLS = env.list("DATABASE_REPLICA_URLS", default=[])
 REPLICA_MAX_LAG_SECONDS = env.float("REPLICA_MAX_LAG_SECONDS", default=5)
 REPLICA_LAG_CHECK_SECONDS = env.float("REPLICA_LAG_CHECK_SECONDS", default=1)
-for number, url in enumerate(DATABASE_REPLICA_URLS, 1):
+for number, url in enumerate(DATABASE_REPLICA_URLS, 1):  # pragma: postgresql only
     replica = env.db_url_config(url)
     if replica["ENGINE"] != "django.db.backends.postgresql":
         raise environ.ImproperlyConfigured("DATABASE_REPLICA_URLS must name PostgreSQL standbys.")
@@ -148,7 +148,7 @@ for number, url in enumerate(DATABASE_REPLICA_URLS, 1):
     )
     DATABASES["replica" if len(DATABASE_REPLICA_URLS) == 1 else f"replica_{number}"] = replica
 DATABASE_ROUTERS = ["carerecord.replicas.ReplicaRouter"] if DATABASE_REPLICA_URLS else []
-if DATABASE_REPLICA_URLS:
+if DATABASE_REPLICA_URLS:  # pragma: postgresql only
     after_metrics = MIDDLEWARE.index("carerecord.metrics.MetricsMiddleware") + 1
     MIDDLEWARE.insert(after_metrics, "carerecord.replicas.ReplicaReadsMiddleware")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -42,10 +42,12 @@ def load(today) -> dict[str, frozenset[int]]:
 
 def in_force(version: int | None) -> Mapping[str, frozenset[int]]:
     """Organisations sharing each category today (by category value), as of `version` (None: read now)."""
-    global _cached
     today = timezone.localdate()
-    if version is None:
-        return load(today)
+    return load(today) if version is None else _copy(version, today)
+
+
+def _copy(version: int, today) -> Mapping[str, frozenset[int]]:  # pragma: postgresql only
+    global _cached
     key = (version, today)
     cached = _cached
     if cached is not None and cached[0] == key:

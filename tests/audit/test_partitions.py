@@ -7,7 +7,7 @@ transaction."""
 import datetime
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 
 from audit import partitions, seals
@@ -48,6 +48,12 @@ def test_month_names_and_bounds():
             partitions.parse_month(bad)
 
 
+def test_bounds_are_utc_literals_and_the_command_refuses_a_month_that_is_not_one():
+    assert partitions.bound(datetime.datetime(2027, 1, 1, tzinfo=datetime.UTC)) == "'2027-01-01T00:00:00+00:00'"
+    with pytest.raises(CommandError, match="not a month"):
+        call_command("audit_partitions", "--archive", "2027-13")
+
+
 def test_a_partitions_bounds_are_read_from_its_name():
     table = "audit_accessevent"
     month = partitions.parse_partition(table, "audit_accessevent_y2027m12")
@@ -63,6 +69,19 @@ def test_a_partitions_bounds_are_read_from_its_name():
     for stranger in ("audit_accessevent_2027", "audit_auditevent_y2027m01", "audit_accessevent_y2027m01_old"):
         with pytest.raises(RuntimeError, match="did not make"):
             partitions.parse_partition(table, stranger)
+
+
+def test_months_covered_counts_whole_months_after_this_one_without_a_gap():
+    table = "audit_accessevent"
+    named = [
+        partitions.parse_partition(table, name)
+        for name in ("audit_accessevent_before_y2027m01", "audit_accessevent_y2027m01", "audit_accessevent_y2027m02")
+    ]
+    assert partitions.months_covered(named, datetime.date(2026, 12, 6)) == 2  # January and February
+    assert partitions.months_covered(named, datetime.date(2027, 1, 31)) == 1  # February
+    assert partitions.months_covered(named, datetime.date(2027, 2, 1)) == 0
+    gap = [named[0], partitions.parse_partition(table, "audit_accessevent_y2027m02")]
+    assert partitions.months_covered(gap, datetime.date(2026, 12, 6)) == 0  # January missing: nothing beyond counts
 
 
 @postgresql_only

@@ -302,3 +302,22 @@ def test_the_look_back_never_reseals_a_row_an_older_seal_holds(monkeypatch):
     assert seals.seal() == []
     report = seals.verify()
     assert report.intact and report.rows == 4 and report.unsealed_inside["accessevent"] == 0
+
+
+def test_verify_audit_refuses_a_date_it_cannot_read():
+    from django.core.management import CommandError
+
+    with pytest.raises(CommandError, match="Not a date"):
+        call_command("verify_audit", "--since", "last tuesday")
+
+
+def test_a_command_run_where_the_machine_names_nobody_names_no_one(monkeypatch):
+    import getpass
+
+    from audit import operators
+
+    def nobody():
+        raise KeyError("no passwd entry")
+
+    monkeypatch.setattr(getpass, "getuser", nobody)
+    assert operators.os_user() == ""

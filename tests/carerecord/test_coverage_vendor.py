@@ -21,3 +21,12 @@ def test_the_vendor_whose_code_is_not_counted_follows_the_database(database_url,
         check=True,
     )
     assert run.stdout.strip() == skipped
+
+
+def test_in_this_run_it_names_the_other_vendor(capsys):
+    import runpy
+
+    from django.db import connection
+
+    runpy.run_module("carerecord.coverage_vendor", run_name="__main__")
+    assert capsys.readouterr().out.strip() == ("none" if connection.vendor == "postgresql" else "postgresql")

@@ -59,6 +59,7 @@ def test_the_router_sends_only_entries_and_only_when_the_request_may_read_a_repl
         replicas.READS.reset(token)
     assert router.db_for_write(Condition) == DEFAULT_DB_ALIAS
     assert router.allow_migrate("replica", "patients") is False and router.allow_migrate(DEFAULT_DB_ALIAS, "patients")
+    assert router.allow_relation(Condition(), Patient())  # read on either, the same rows
 
 
 def test_the_entry_models_are_the_records_entries_and_nothing_the_decision_reads():

@@ -2,7 +2,6 @@
 (run it daily, as the owner role: docs/ops/audit-partitions.md), `--list` shows them, `--archive YYYY-MM` takes one
 month off the live trail after checking its seals. Exits 1 when a month could not be made or archived."""
 
-import getpass
 import sys
 
 from django.conf import settings
@@ -10,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
 from audit import partitions
+from audit.operators import os_user
 
 
 def _month(value: str):
@@ -40,21 +40,24 @@ class Command(BaseCommand):
         elif show:
             self._list()
         else:
-            made = partitions.ensure(ahead=ahead)
-            for name in made.created:
-                self.stdout.write(f"Made {name}.")
-            for name in made.blocked:
-                self.stderr.write(
-                    f"Not made {name}: rows of that month are already in the default partition "
-                    "(they stay there, readable and sealed; docs/ops/audit-partitions.md says what to do)."
-                )
-            if not made.created and not made.blocked:
-                self.stdout.write(f"Every month to {ahead} ahead already has its partition.")
-            if made.blocked:
-                sys.exit(1)
+            self._make(ahead)
+
+    def _make(self, ahead):  # pragma: postgresql only
+        made = partitions.ensure(ahead=ahead)
+        for name in made.created:
+            self.stdout.write(f"Made {name}.")
+        for name in made.blocked:
+            self.stderr.write(
+                f"Not made {name}: rows of that month are already in the default partition "
+                "(they stay there, readable and sealed; docs/ops/audit-partitions.md says what to do)."
+            )
+        if not made.created and not made.blocked:
+            self.stdout.write(f"Every month to {ahead} ahead already has its partition.")
+        if made.blocked:
+            sys.exit(1)
 
     def _archive(self, month, table, operator):  # pragma: postgresql only
-        by = "command:audit_partitions@" + (operator or _user() or "unknown")
+        by = "command:audit_partitions@" + (operator or os_user() or "unknown")
         failed = False
         for short in ("accessevent", "auditevent") if table == "both" else (table,):
             try:
@@ -81,10 +84,3 @@ class Command(BaseCommand):
                     (rows,) = cursor.fetchone()
                     self.stdout.write(f"  {partition.name:45} {partition.label:32} {rows:>12,} rows")
                 self.stdout.write(f"  months made ahead: {partitions.months_ahead(table)}")
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return ""

@@ -30,7 +30,7 @@ def in_test_environment() -> bool:
 
 @contextlib.contextmanager
 def audit_triggers_lifted(connection):
-    if connection.vendor == "postgresql":
+    if connection.vendor == "postgresql":  # pragma: postgresql only
         # pgtrigger.ignore prefixes each statement with a SET: two commands, which a server-side bound (prepared)
         # statement cannot carry, so the flush alone binds on the client side.
         connection.ensure_connection()

@@ -5,13 +5,13 @@ seal gone or altered), 0 otherwise. The check is itself audited (`audit.verified
 """
 
 import datetime
-import getpass
 import sys
 from zoneinfo import ZoneInfo
 
 from django.core.management.base import BaseCommand, CommandError
 
 from audit import seals
+from audit.operators import os_user
 
 
 def _since(value: str) -> datetime.datetime:
@@ -33,16 +33,9 @@ class Command(BaseCommand):
         report = seals.verify(since=since)
         for line in report.lines():
             self.stdout.write(line)
-        operator = operator or _user()
+        operator = operator or os_user()
         seals.record_verification(
             report, actor_email="command:verify_audit" + (f"@{operator}" if operator else ""), via="command"
         )
         if not report.intact:
             sys.exit(1)
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return ""

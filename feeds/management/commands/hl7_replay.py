@@ -9,7 +9,6 @@ changes nothing the record holds (the import is idempotent), so a replay over a 
 """
 
 import datetime
-import getpass
 import sys
 from collections import Counter
 
@@ -17,6 +16,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from tqdm import tqdm
 
+from audit.operators import os_user
 from feeds import actions
 from feeds.models import Message
 from feeds.retention import NEEDS_ACTION
@@ -70,7 +70,7 @@ class Command(BaseCommand):
                 )
             self.stdout.write(f"{len(chosen)} messages would be replayed.")
             return
-        actor = command_actor("hl7_replay", _os_user())
+        actor = command_actor("hl7_replay", os_user())
         outcomes, skipped = Counter(), 0
         now = timezone.now()
         for message in tqdm(chosen, desc="Replaying", unit="msg", file=sys.stderr, disable=options["verbosity"] == 0):
@@ -84,10 +84,3 @@ class Command(BaseCommand):
             outcomes[reply.status] += 1
         summary = ", ".join(f"{status} {count}" for status, count in sorted(outcomes.items())) or "none"
         self.stdout.write(f"Replayed {sum(outcomes.values())} messages: {summary}; {skipped} skipped (raw cleared).")
-
-
-def _os_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return ""

@@ -9,7 +9,6 @@ run, the files and the operator: `--operator EMAIL` names the account running it
 else the operating-system user is recorded where it can be told.
 """
 
-import getpass
 import sys
 import uuid
 from collections import Counter
@@ -20,6 +19,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from audit import operators
 from directory.models import Organisation
 from fhirapi.auth import command_actor
 from fhirapi.ingest import ACCEPTED_BUNDLES, Channel, IngestReport, ingest
@@ -98,7 +98,7 @@ class Command(BaseCommand):
 
 def _channel(operator: str) -> Channel:
     """Who runs the import: the account named by --operator (the audit rows' actor), else the OS user."""
-    os_user = _os_user()
+    os_user = operators.os_user()
     user = None
     if operator:
         user = get_user_model().objects.filter(email__iexact=operator.strip()).first()
@@ -106,13 +106,6 @@ def _channel(operator: str) -> Channel:
             raise CommandError(f"No account with email address {operator!r}.")
     actor = user or command_actor("import_fhir", os_user)
     return Channel(actor=actor, command="import_fhir", operator=user.email if user else os_user, run=uuid.uuid4().hex)
-
-
-def _os_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no login name and no passwd entry (some containers)
-        return ""
 
 
 def _files(paths):
