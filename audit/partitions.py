@@ -160,16 +160,20 @@ def create_month(table: str, start: datetime.datetime, cursor) -> str:  # pragma
     return name
 
 
-def default_rows(table: str, lower, upper, cursor) -> int:  # pragma: postgresql only
+def default_rows(  # pragma: postgresql only
+    table: str, cursor, *, month: datetime.datetime | None = None, cap: int = 10_000
+) -> int:
+    """Rows in the table's default partition (of one month, when given), counted up to `cap`: the metric and the
+    check before a month is made need only whether there are any and roughly how many."""
+    where, params = "", []
+    if month is not None:
+        where, params = "WHERE at >= %s AND at < %s", [month, next_month(month)]
     # Table names here are TABLES' own, never input.
-    cursor.execute(f'SELECT count(*) FROM "{table}_default" WHERE at >= %s AND at < %s', [lower, upper])  # noqa: S608
+    cursor.execute(
+        f'SELECT count(*) FROM (SELECT 1 FROM "{table}_default" {where} LIMIT %s) AS rows',  # noqa: S608
+        [*params, cap],
+    )
     return cursor.fetchone()[0]
-
-
-def default_rows_capped(table: str, cap: int = 10_000, connection=default_connection) -> int:  # pragma: postgresql only
-    with connection.cursor() as cursor:
-        cursor.execute(f'SELECT count(*) FROM (SELECT 1 FROM "{table}_default" LIMIT %s) AS rows', [cap])  # noqa: S608
-        return cursor.fetchone()[0]
 
 
 @dataclass
@@ -200,7 +204,7 @@ def _ensure_table(table, existing, start, ahead: int, made: Made, connection) ->
             end = next_month(start)
             if covered_until is None or start >= covered_until:
                 name = month_name(table, start)
-                if default_rows(table, start, end, cursor):
+                if default_rows(table, cursor, month=start, cap=1):
                     made.blocked.append(name)
                 else:
                     made.created.append(create_month(table, start, cursor))
@@ -322,8 +326,9 @@ def archive(  # pragma: postgresql only
         raise ArchiveRefused(
             f"{month:%Y-%m} is within the {online_months} months kept online (AUDIT_ONLINE_MONTHS): not archived."
         )
-    for _ in range(10_000):  # a backlog is sealed BATCH_ROWS at a time
-        if not seals.seal(sweep=True):
+    seals.seal(sweep=True)  # stragglers under every seal, once
+    for _ in range(10_000):  # then a backlog of new rows, BATCH_ROWS at a time
+        if not seals.seal():
             break
     end = next_month(month)
     with transaction.atomic(using=connection.alias), connection.cursor() as cursor:

@@ -281,6 +281,16 @@ def archived_ids(table: str) -> Covered:
     return Covered(run for ranges in archives for run in ranges)
 
 
+def seal_flaw(seal_row: AuditSeal) -> str:
+    """What is wrong with a seal itself (before its rows are read), or "" when it is as it was made."""
+    if seal_row.table not in MODELS or seal_row.scheme not in SCHEMES:
+        return "This seal names no known table or scheme."
+    values = {name: getattr(seal_row, name) for name in SEAL_FIELDS}
+    if seal_hash(**values) != seal_row.hash or len(_expected_ids(seal_row.ranges)) != seal_row.row_count:
+        return "This seal was altered after it was made."
+    return ""
+
+
 def _check_rows(seal: AuditSeal, report: Report, archived: Covered | None = None) -> int:
     rows = list(rows_of(seal.table, seal.scheme, _in_runs(seal.ranges)))
     found = {row[0] for row in rows}
@@ -327,11 +337,9 @@ def verify(*, since: datetime.datetime | None = None) -> Report:
         report.last_sealed_at = seal_row.sealed_at
         if seal_row.previous != previous:
             report.problems.append(Problem(seal_row.pk, "chain", "The seal before this one is missing or was altered."))
-        values = {name: getattr(seal_row, name) for name in SEAL_FIELDS}
-        if seal_row.table not in MODELS or seal_row.scheme not in SCHEMES:
-            report.problems.append(Problem(seal_row.pk, "seal", "This seal names no known table or scheme."))
-        elif seal_hash(**values) != seal_row.hash or len(_expected_ids(seal_row.ranges)) != seal_row.row_count:
-            report.problems.append(Problem(seal_row.pk, "seal", "This seal was altered after it was made."))
+        flaw = seal_flaw(seal_row)
+        if flaw:
+            report.problems.append(Problem(seal_row.pk, "seal", flaw))
         else:
             found = _check_rows(seal_row, report, archived[seal_row.table])
             report.rows += found
@@ -354,9 +362,9 @@ def check_before_archive(table: str, low: int, high: int) -> tuple[Report, Cover
     overlapping = AuditSeal.objects.filter(table=table, first_id__lte=high, last_id__gte=low).order_by("pk")
     for seal_row in overlapping.iterator(chunk_size=200):
         report.seals += 1
-        values = {name: getattr(seal_row, name) for name in SEAL_FIELDS}
-        if seal_row.scheme not in SCHEMES or seal_hash(**values) != seal_row.hash:
-            report.problems.append(Problem(seal_row.pk, "seal", "This seal was altered after it was made."))
+        flaw = seal_flaw(seal_row)
+        if flaw:
+            report.problems.append(Problem(seal_row.pk, "seal", flaw))
             continue
         report.rows += _check_rows(seal_row, report)
         covered += seal_row.ranges

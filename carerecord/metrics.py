@@ -154,7 +154,8 @@ class DatabaseCollector:
             if months is None:
                 continue
             ahead.add_metric([table], months)
-            stray.add_metric([table], audit_partitions.default_rows_capped(table))
+            with connection.cursor() as cursor:
+                stray.add_metric([table], audit_partitions.default_rows(table, cursor))
         yield ahead
         yield stray
 
