@@ -6,7 +6,7 @@ PORT ?= 8000
 BENCH_SCALE ?= default
 FAULT ?= 0
 
-.PHONY: run test check install migrate seed serve clean bench bench-http loadtest fuzz production-recipe safety-report sso-provider restore-drill bench-audit replica replica-stop bench-replica
+.PHONY: run test check install migrate seed serve clean bench bench-http loadtest fuzz production-recipe safety-report sso-provider restore-drill bench-audit replica replica-stop bench-replica worker
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -113,6 +113,12 @@ replica-stop: install
 # replica's lag under FHIR ingest (bench/replica_reads.py; starts and stops its own replica).
 bench-replica: install
 	BENCH_SCALE=$(BENCH_SCALE) $(BIN)/python -m bench.replica_reads
+
+# A bulk-load worker (bulk/, docs/ops/bulk-loads.md) on the queue in CELERY_BROKER_URL (Redis), e.g.
+# CELERY_BROKER_URL=redis://127.0.0.1:6379/2 make worker, beside make run with the same setting.
+WORKER_CONCURRENCY ?= 2
+worker: install
+	$(BIN)/celery -A carerecord worker -Q $${BULK_QUEUE:-bulk} --concurrency $(WORKER_CONCURRENCY) --loglevel INFO
 
 clean:
 	rm -rf $(VENV) $(JS)/node_modules staticfiles db.sqlite3

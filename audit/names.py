@@ -42,6 +42,12 @@ class Action(enum.StrEnum):
     HL7_CODE_MAPPING_CHANGED = "hl7.code-mapping-changed"
     HL7_MERGE_REFERRED = "hl7.merge-referred"  # an A40 across two NHS numbers: not applied, sent to IG
     HL7_MERGE_APPLIED = "hl7.merge-applied"  # an A40 within one patient: the old local id now names the survivor
+    # Bulk loads through the queue (bulk/): asked for, given up on, sent again or cancelled by IG, finished.
+    BULK_QUEUED = "bulk.queued"
+    BULK_DONE = "bulk.done"
+    BULK_DEAD = "bulk.dead-lettered"
+    BULK_RETRIED = "bulk.retried"
+    BULK_CANCELLED = "bulk.cancelled"
     # Objections (opt-out).
     OBJECTION_RECEIVED = "objection.received"
     OBJECTION_RECORDED = "objection.recorded"
@@ -93,5 +99,6 @@ FAMILIES = (
     # Partner systems (11B)
     ("fhir", "FHIR submissions (partner systems)"),
     ("hl7", "HL7 v2 feeds (hospital systems)"),
+    ("bulk", "Bulk loads (the queue)"),
     ("entry-problem", "Problems reported with entries"),
 )

@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.http import urlencode
 
 from audit.models import AccessEvent, AccessOutcome
+from bulk.models import DeadLetter, Job
 from directory.models import Organisation
 from feeds.models import Message
 from feeds.retention import NEEDS_ACTION as MESSAGES_NEEDING_ACTION
@@ -147,6 +148,15 @@ def _hl7_messages() -> Tile:
     )
 
 
+def _dead_letters() -> Tile:
+    return Tile(
+        "Bulk loads that failed (dead letters)",
+        capped_count(DeadLetter.objects.filter(status=Job.Status.DEAD)),
+        _url("admin:bulk_deadletter_changelist"),
+        "to send again after a fix, or to follow up with the sender",
+    )
+
+
 def tiles(user, *, now=None) -> list[Tile]:
     """The tiles this user may follow: each only with view permission on the queue it links to."""
     now = now or timezone.now()
@@ -159,6 +169,7 @@ def tiles(user, *, now=None) -> list[Tile]:
         ("patients.view_patient", _data_quality),
         ("sharing.view_entryproblem", _entry_problems),
         ("feeds.view_message", _hl7_messages),
+        ("bulk.view_deadletter", _dead_letters),
     ]
     return [make() for permission, make in offered if user.has_perm(permission)]
 

@@ -6,6 +6,8 @@ import json
 import logging
 import re
 
+from audit.redaction import without_patient_identifiers
+
 # A path followed by its query: "/fhir/Patient?identifier=...|9990000018" keeps "/fhir/Patient".
 _QUERY = re.compile(r"(/[^\s?\"'<>]*)\?[^\s\"'<>]*")
 
@@ -31,14 +33,6 @@ class WithoutQueryString(logging.Filter):
 # --- issue 20: structured logs carrying the request id, and no patient identifiers ------------------------------
 
 REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
-# An NHS number (ten digits, or 3-3-4 spaced) and a patient's record id (a UUID with its dashes: the request ids
-# are dashless hex and stay) are cut from every message.
-_NHS_NUMBER = re.compile(r"(?<!\d)\d{3}[ -]?\d{3}[ -]?\d{4}(?!\d)")
-_UUID = re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b")
-
-
-def without_patient_identifiers(text: str) -> str:
-    return _UUID.sub("[id]", _NHS_NUMBER.sub("[nhs-number]", text))
 
 
 class WithoutPatientIdentifiers(logging.Filter):

@@ -4,7 +4,8 @@
   pattern's name ("record-summary"), never the path: paths hold patient ids.
 - Read from the database at each scrape (a few index probes): audit rows written (each table's newest id, a
   counter), audit rows not yet sealed, each feed's queue of messages needing action and the time of its newest
-  message (what the quiet-feed alert in docs/ops/prometheus-rules.yml reads).
+  message (what the quiet-feed alert in docs/ops/prometheus-rules.yml reads), and the bulk-load queue's jobs by
+  kind and status (its depth, and the dead letters an alert reads).
 - The feeds' own counter (feeds/metrics.py), from whichever process took the message.
 
 With several processes (gunicorn workers, `hl7_listen`), set PROMETHEUS_MULTIPROC_DIR to a directory they share
@@ -31,6 +32,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from audit import partitions as audit_partitions
 from audit.models import AccessEvent, AuditEvent, AuditSeal
+from bulk.models import Job
 from carerecord import replicas
 from feeds.models import Feed, Message
 from feeds.retention import NEEDS_ACTION
@@ -108,6 +110,7 @@ class DatabaseCollector:
         yield unsealed
         yield sealed_at
         yield from self.partitions()
+        yield self.bulk_jobs()
         yield from self.replicas()
         queue = GaugeMetricFamily(
             "carerecord_feed_queue_depth",
@@ -134,6 +137,22 @@ class DatabaseCollector:
                 last.add_metric(labels, newest[0].timestamp())
         yield queue
         yield last
+
+    @staticmethod
+    def bulk_jobs():
+        """The bulk-load queue's depth (waiting, running, waiting to retry) and its dead letters, by kind."""
+        jobs = GaugeMetricFamily(
+            "carerecord_bulk_jobs",
+            "Bulk-load jobs not finished, and dead letters, by kind and status.",
+            labels=["kind", "status"],
+        )
+        shown = (*Job.OPEN, Job.Status.DEAD)
+        counted = Job.objects.filter(status__in=shown).values("kind", "status").annotate(n=Count("pk"))
+        held = {(row["kind"], row["status"]): row["n"] for row in counted}
+        for kind in Job.Kind.values:
+            for status in shown:
+                jobs.add_metric([kind, status], held.get((kind, status), 0))
+        return jobs
 
     @staticmethod
     def partitions():

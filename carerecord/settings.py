@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "fhirapi",
     "feeds",
     "identity",
+    "bulk",
 ]
 # The synthetic demo (seed_demo, demo_totp) is not installed in production unless asked for.
 if env.bool("DEMO", default=DEBUG):
@@ -381,6 +382,29 @@ HL7_RAW_RETENTION_DAYS = env.int("HL7_RAW_RETENTION_DAYS", default=90)
 # The audit trail stays in the live database for at least this many months; older months may be archived
 # (`audit_partitions --archive`, docs/ops/audit-partitions.md). Set it to what your retention schedule says.
 AUDIT_ONLINE_MONTHS = env.int("AUDIT_ONLINE_MONTHS", default=24)
+
+# Bulk loads through a queue (bulk/, docs/ops/bulk-loads.md): Celery on Redis. Off unless CELERY_BROKER_URL is set
+# (e.g. redis://127.0.0.1:6379/2): then POST [base] with `Prefer: respond-async` and `import_fhir --queue` /
+# `hl7_replay --queue` go to a worker (`make worker`); without it everything stays synchronous.
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="")
+BULK_QUEUE = env("BULK_QUEUE", default="bulk")
+CELERY_TASK_DEFAULT_QUEUE = BULK_QUEUE
+CELERY_TASK_IGNORE_RESULT = True  # the job row is the result (bulk.models.Job): no result backend
+CELERY_TASK_ACKS_LATE = True  # a worker that dies mid-job leaves its message to be delivered again
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # long jobs: a worker takes one at a time
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # our logging (no patient identifiers) stays
+# Redis gives an unacknowledged message to another worker after this long: longer than any job runs.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("BULK_VISIBILITY_SECONDS", default=4 * 3600)}
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5}
+BULK_MAX_ATTEMPTS = env.int("BULK_MAX_ATTEMPTS", default=5)
+BULK_RETRY_BASE_SECONDS = env.float("BULK_RETRY_BASE_SECONDS", default=5)
+BULK_RETRY_MAX_SECONDS = env.float("BULK_RETRY_MAX_SECONDS", default=600)
+# A waiting job whose message was sent this long ago is sent again (`bulk_jobs --dispatch`, and every worker at
+# start); a running job silent this long is taken as its worker's death.
+BULK_REDISPATCH_SECONDS = env.int("BULK_REDISPATCH_SECONDS", default=120)
+BULK_STALE_SECONDS = env.int("BULK_STALE_SECONDS", default=1800)
 
 # Single sign-on (issue 16, docs/sign-in.md): OpenID Connect with CIS2-shaped claims, through django-allauth's
 # OpenID Connect provider (identity.provider extends it: private-key JWT client authentication, acr, RP-initiated

@@ -49,6 +49,12 @@ IG_PERMISSIONS = (
     "feeds.change_codemapping",
     "feeds.view_message",
     "feeds.change_message",
+    # Bulk loads (bulk/admin.py): every job and the dead-letter list; "change" is sending again and cancelling.
+    "bulk.view_job",
+    "bulk.view_jobinput",
+    "bulk.change_job",
+    "bulk.view_deadletter",
+    "bulk.change_deadletter",
     # Signing in (identity/): professionals' further role profiles, and the partners that launch in context.
     "directory.add_roleprofile",
     "directory.change_roleprofile",

@@ -15,15 +15,17 @@ no one — like every other admin view of patient data; the list writes one per 
 from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
+from django.urls import reverse
 from django.utils.html import format_html
 
 from audit.admin import CappedCountPaginator, InputFilter, NoDirectWritesMixin
 from audit.admin import QueueFilter as AuditQueueFilter
 from audit.names import Action
 from audit.writers import audit, record_admin_view
+from bulk import actions as bulk
 from directory.profiles import professional_for
 
-from . import actions
+from . import actions, replays
 from .models import CodeMapping, Feed, Message
 from .retention import NEEDS_ACTION
 
@@ -220,7 +222,7 @@ class MessageAdmin(NoDirectWritesMixin, admin.ModelAdmin):
     search_help_text = "A message control id (MSH-10), exactly."
     ordering = ("received_at", "pk")
     sortable_by = ("received_at",)
-    actions = ["retry"]
+    actions = ["retry", "replay_in_background"]
     paginator = CappedCountPaginator
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
@@ -265,6 +267,19 @@ class MessageAdmin(NoDirectWritesMixin, admin.ModelAdmin):
         self.message_user(request, f"Retried {sum(outcomes.values())} messages ({summary or 'none'}).", level)
         if skipped:
             self.message_user(request, f"{skipped} could not be retried: their raw text was cleared.", messages.ERROR)
+
+    @admin.action(description="Replay the selected messages in the background (bulk-load queue)", permissions=["retry"])
+    def replay_in_background(self, request, queryset):
+        """For a selection too large to retry while the page waits: one job, followed in Bulk loads."""
+        if not bulk.enabled():
+            self.message_user(request, "The queue is off here (no CELERY_BROKER_URL): use Retry.", messages.ERROR)
+            return
+        ids = list(queryset.order_by("received_at", "pk").values_list("pk", flat=True))
+        job, _ = replays.submit(ids, by=request.user, channel={"endpoint": "admin replay"})
+        link = reverse("admin:bulk_job_change", args=[job.pk])
+        self.message_user(
+            request, format_html('Queued as job <a href="{}">{}</a>: {} messages.', link, job.pk, len(ids))
+        )
 
     def changelist_view(self, request, extra_context=None):
         """The queue's page: one AccessEvent per patient it names (local ids and reasons are patient data too)."""

@@ -12,3 +12,10 @@ class FhirApiConfig(AppConfig):
         from .revisions import revised_since
 
         register_revisions(revised_since)
+
+        from bulk.models import Job
+        from bulk.runners import register
+
+        from .bulkload import run
+
+        register(Job.Kind.FHIR_IMPORT, run)

@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.base, name="base"),
     path("metadata", views.metadata, name="metadata"),
     path("$process-message", views.process_message, name="process-message"),
+    path("_async/<uuid:job_id>", views.async_status, name="async-status"),
     path("Patient/_search", views.patient_search, name="patient-search"),
     path("Patient/<str:patient_id>/$everything", views.everything, name="everything"),
     path("<str:resource_type>/<str:resource_id>/_history", views.history_instance, name="history"),

@@ -23,7 +23,7 @@ from patients.nhs_numbers import looks_like_nhs_number, normalise
 from sharing import attachments
 from sharing.access import RecordAccessDenied, can_search, get_patient_for
 
-from . import history, messaging, read, responses, serialise
+from . import asynchronous, history, messaging, read, responses, serialise
 from . import search as searching
 from .auth import caller_for, token_actor
 from .capability import capability_statement
@@ -169,8 +169,32 @@ def _conditional_put(request, resource_type):
 
 @_fhir_view(["POST"])
 def base(request):
-    """POST a transaction, batch or collection Bundle."""
-    return _receive(request)
+    """POST a transaction, batch or collection Bundle; with `Prefer: respond-async`, through the queue
+    (asynchronous.py) where one is configured."""
+    if not asynchronous.wants_async(request):
+        return _receive(request)
+    organisation, channel, refused = _sender(request)
+    if refused:
+        return refused
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        return _read_body(request, organisation, channel)[1]  # the 413, audited
+    return asynchronous.accept(request, organisation, channel, body)[1]
+
+
+@_fhir_view(["GET", "DELETE"])
+def async_status(request, job_id):
+    """The status URL of a queued submission: only its own organisation's tokens see it (else 404)."""
+    organisation, channel, refused = _sender(request)
+    if refused:
+        return refused
+    job = asynchronous.job_of(organisation, job_id)
+    if job is None:
+        return responses.outcome_response(request, [error("not-found", "No such job.")], 404)
+    if request.method == "DELETE":
+        return asynchronous.cancel(request, job, channel)
+    return asynchronous.status(request, job)
 
 
 @_fhir_view(["POST"])

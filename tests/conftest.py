@@ -184,3 +184,9 @@ def professional_at_inactive_organisation(inactive_organisation, patient):
     professional = factories.ProfessionalFactory(organisation=inactive_organisation)
     add_team_member(by=None, team=team, professional=professional)
     return professional.user
+
+
+@pytest.fixture
+def queue_on(settings):
+    """The bulk-load queue configured (bulk.actions.enabled); nothing is sent while a test's transaction is open."""
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:6379/3"

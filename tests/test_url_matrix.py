@@ -483,6 +483,8 @@ IG_OPENS = {
     "audit.auditevent": {"changelist", "change", "history"},
     "audit.auditseal": {"changelist", "change", "history", "check"},  # issue 21: the seals, and the check
     "audit.auditarchive": {"changelist", "change", "history"},  # issue 20: months archived (ids, counts, digests)
+    "bulk.job": {"changelist", "change", "history"},  # issue 20: bulk loads (inputs named and sized, never shown)
+    "bulk.deadletter": {"changelist", "change", "history"},
     "directory.organisation": {"changelist", "add", "change", "history"},
     "directory.professional": {"changelist", "add", "change", "history"},
     "directory.careteam": {"changelist", "add", "change", "history"},
@@ -627,6 +629,16 @@ def admin_world(patient, full_record, clinician, clinician_other_org, ig_user, o
         rows_digest="0" * 64,
         archived_by="command:audit_partitions@ig",
     )
+    from bulk import actions as bulk
+
+    job, _ = bulk.submit(  # issue 20: a bulk load, dead-lettered (so in both lists)
+        kind="fhir.import",
+        by=bulk.Requester(email="api-token:1:abc@X1"),
+        inputs=[bulk.Input(name="POST /fhir/", content_type="application/fhir+json", data=b"{}")],
+        total=1,
+        organisation=organisation,
+    )
+    bulk.bury(bulk.claim(job.pk), "ValueError: a test failure")
     return {"patient": patient, "objection": objection, "grant": grant, "ig_user": ig_user}
 
 

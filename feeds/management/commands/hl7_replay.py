@@ -5,7 +5,8 @@ held, invalid, failed, and any never processed), by feed or organisation, and by
 (`--since` / `--until`, dates in Europe/London, inclusive). Each is re-run from its stored raw text through the
 same pipeline (feeds.actions.retry), oldest first, audited as this command and its operator; a message whose raw
 text retention has cleared is skipped. `--dry-run` lists what would be replayed. Re-applying an applied message
-changes nothing the record holds (the import is idempotent), so a replay over a range is safe.
+changes nothing the record holds (the import is idempotent), so a replay over a range is safe. `--queue` gives
+the chosen ids to the bulk-load queue instead (a worker replays them, with retries; `--wait` follows it).
 """
 
 import datetime
@@ -17,7 +18,9 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from audit.operators import os_user
-from feeds import actions
+from bulk import actions as bulk
+from bulk.follow import announce
+from feeds import actions, replays
 from feeds.models import Message
 from feeds.retention import NEEDS_ACTION
 from feeds.segments import LONDON
@@ -45,6 +48,9 @@ class Command(BaseCommand):
         parser.add_argument("--until", type=_day, help="Received on or before this date.")
         parser.add_argument("--limit", type=int, default=None, help="At most this many messages.")
         parser.add_argument("--dry-run", action="store_true", help="List what would be replayed; apply nothing.")
+        parser.add_argument("--queue", action="store_true", help="Through the bulk-load queue (a worker runs it).")
+        parser.add_argument("--submission-id", default="", help="With --queue: your id for it (run again: one job).")
+        parser.add_argument("--wait", action="store_true", help="With --queue: follow the job until it ends.")
 
     def handle(self, *args, ids, status, feed=None, organisation=None, since=None, until=None, limit=None, **options):
         chosen = Message.objects.select_related("feed__organisation", "organisation").order_by("received_at", "pk")
@@ -71,6 +77,8 @@ class Command(BaseCommand):
             self.stdout.write(f"{len(chosen)} messages would be replayed.")
             return
         actor = command_actor("hl7_replay", os_user())
+        if options["queue"]:
+            return self._queue(chosen, actor, options)
         outcomes, skipped = Counter(), 0
         now = timezone.now()
         for message in tqdm(chosen, desc="Replaying", unit="msg", file=sys.stderr, disable=options["verbosity"] == 0):
@@ -84,3 +92,18 @@ class Command(BaseCommand):
             outcomes[reply.status] += 1
         summary = ", ".join(f"{status} {count}" for status, count in sorted(outcomes.items())) or "none"
         self.stdout.write(f"Replayed {sum(outcomes.values())} messages: {summary}; {skipped} skipped (raw cleared).")
+
+    def _queue(self, chosen, actor, options):
+        if not bulk.enabled():
+            raise CommandError("The queue is off: set CELERY_BROKER_URL (and run a worker) to use --queue.")
+        by = bulk.Requester(email=actor.email)
+        try:
+            job, created = replays.submit(
+                [message.pk for message in chosen],
+                by=by,
+                channel={"command": "hl7_replay", "endpoint": "replay"},
+                submission_id=options["submission_id"],
+            )
+        except bulk.KeyReused as exc:
+            raise CommandError(str(exc)) from exc
+        announce(self, job, created, f"{job.total} messages", wait=options["wait"], quiet=options["verbosity"] == 0)

@@ -4,6 +4,10 @@ Files and folders (searched recursively), JSON or XML, single resources or Bundl
 transaction Bundles is imported together in one run, so a Condition in one file finds the Patient in another
 whatever the file order; each transaction Bundle is then applied on its own, all or nothing.
 
+`--queue` gives the files to the bulk-load queue instead (a worker applies them the same way, with retries;
+docs/ops/bulk-loads.md): `--submission-id` names the submission so that running it again finds the same job,
+and `--wait` follows it with a progress bar.
+
 Each of those submissions writes one AuditEvent (`fhir.submission`, as the API does) naming the command, the
 run, the files and the operator: `--operator EMAIL` names the account running it (then the audit rows' actor),
 else the operating-system user is recorded where it can be told.
@@ -20,12 +24,13 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from audit import operators
+from bulk import actions as bulk
+from bulk.follow import announce
 from directory.models import Organisation
 from fhirapi.auth import command_actor
-from fhirapi.ingest import ACCEPTED_BUNDLES, Channel, IngestReport, ingest
-from fhirapi.parse import Submission, Unreadable, read
+from fhirapi.bulkload import STATUSES, counts_of, plan, submit_files
+from fhirapi.ingest import Channel, IngestReport, ingest
 
-STATUSES = ["created", "updated", "unchanged", "rejected"]
 SUFFIXES = {".json", ".xml"}
 
 
@@ -36,8 +41,11 @@ class Command(BaseCommand):
         parser.add_argument("paths", nargs="+", type=Path)
         parser.add_argument("--organisation", required=True, help="ODS code of the sending organisation.")
         parser.add_argument("--operator", default="", help="Email address of the account running the import.")
+        parser.add_argument("--queue", action="store_true", help="Through the bulk-load queue (a worker runs it).")
+        parser.add_argument("--submission-id", default="", help="With --queue: your id for it (sent again: one job).")
+        parser.add_argument("--wait", action="store_true", help="With --queue: follow the job until it ends.")
 
-    def handle(self, *args, paths, organisation, operator="", **options):
+    def handle(self, *args, paths, organisation, operator="", queue=False, submission_id="", wait=False, **options):
         sender = Organisation.objects.filter(ods_code=organisation).first()
         if sender is None:
             raise CommandError(f"No organisation with ODS code {organisation!r}.")
@@ -45,37 +53,33 @@ class Command(BaseCommand):
         files = list(_files(paths))
         if not files:
             raise CommandError("No .json or .xml files found.")
-        together, transactions, unreadable, sources = [], [], [], {}
-        for path in tqdm(files, desc="Reading", unit="file", file=sys.stderr, disable=options["verbosity"] == 0):
-            try:
-                submission = read(path.read_bytes())
-            except Unreadable as exc:
-                unreadable.append((path, exc))
-                continue
-            if submission.bundle_type not in (None, *ACCEPTED_BUNDLES):
-                unreadable.append((path, f"a {submission.bundle_type} Bundle is not imported"))
-                continue
-            if submission.bundle_type == "transaction":
-                transactions.append((path, submission))
-                continue
-            together.extend(submission.entries)
-            sources.update({id(entry): path for entry in submission.entries})
-        reports = []
-        if together:
-            read_from = {str(path) for path in sources.values()}
-            described = next(iter(read_from)) if len(read_from) == 1 else f"{len(read_from)} files"
-            together_channel = replace(channel, source=described[:200])
-            reports.append(ingest(Submission("batch", together), organisation=sender, channel=together_channel))
-        for path, submission in tqdm(transactions, desc="Transactions", file=sys.stderr, disable=not transactions):
-            reports.append(ingest(submission, organisation=sender, channel=replace(channel, source=str(path)[:200])))
-            sources.update({id(entry): path for entry in submission.entries})
-        self._summarise(reports, unreadable, sources, options["verbosity"])
+        quiet = options["verbosity"] == 0
+        if queue:
+            return self._queue(files, sender, channel, submission_id, wait=wait, quiet=quiet)
+        contents = [
+            (str(path), path.read_bytes(), "")
+            for path in tqdm(files, desc="Reading", unit="file", file=sys.stderr, disable=quiet)
+        ]
+        planned = plan(contents)
+        reports = [
+            ingest(submission, organisation=sender, channel=replace(channel, source=name[:200]))
+            for name, submission in tqdm(planned.parts, desc="Importing", unit="part", file=sys.stderr, disable=quiet)
+        ]
+        self._summarise(reports, planned.unreadable, planned.sources, options["verbosity"])
+
+    def _queue(self, files, sender, channel, submission_id, *, wait: bool, quiet: bool):
+        """Through the worker: the files kept in one job, its id printed; `--wait` follows its progress."""
+        if not bulk.enabled():
+            raise CommandError("The queue is off: set CELERY_BROKER_URL (and run a worker) to use --queue.")
+        contents = [(str(path), path.read_bytes(), "") for path in files]
+        try:
+            job, created = submit_files(contents, organisation=sender, channel=channel, submission_id=submission_id)
+        except bulk.KeyReused as exc:
+            raise CommandError(str(exc)) from exc
+        announce(self, job, created, f"{len(files)} files", wait=wait, quiet=quiet)
 
     def _summarise(self, reports: list[IngestReport], unreadable, sources, verbosity):
-        counts: dict[str, Counter] = {}
-        for report in reports:
-            for resource_type, counter in report.counts().items():
-                counts.setdefault(resource_type, Counter()).update(counter)
+        counts = counts_of(reports)
         width = max([len(t) for t in counts] + [13])
         self.stdout.write(f"{'resource type':<{width}}  " + "  ".join(f"{s:>9}" for s in STATUSES))
         for resource_type in sorted(counts):
