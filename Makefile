@@ -6,7 +6,7 @@ PORT ?= 8000
 BENCH_SCALE ?= default
 FAULT ?= 0
 
-.PHONY: run test check install migrate seed serve clean bench bench-http loadtest fuzz production-recipe safety-report sso-provider restore-drill bench-audit replica replica-stop bench-replica worker
+.PHONY: run test check install migrate seed serve clean bench bench-http loadtest fuzz production-recipe safety-report sso-provider restore-drill bench-audit replica replica-stop bench-replica worker bench-queue
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -119,6 +119,12 @@ bench-replica: install
 WORKER_CONCURRENCY ?= 2
 worker: install
 	$(BIN)/celery -A carerecord worker -Q $${BULK_QUEUE:-bulk} --concurrency $(WORKER_CONCURRENCY) --loglevel INFO
+
+# Bulk loads through the queue against the bench database (bench/queue.py): synchronous vs 1 and 2 workers, and a
+# Redis and a PostgreSQL restart mid-run with every job and audit row accounted for. Restarts the machine's Redis
+# and PostgreSQL: never while anything else runs.
+bench-queue: install
+	BENCH_SCALE=$${BENCH_SCALE:-small} $(BIN)/python -m bench.queue
 
 clean:
 	rm -rf $(VENV) $(JS)/node_modules staticfiles db.sqlite3

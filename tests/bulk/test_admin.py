@@ -117,3 +117,21 @@ def test_replay_in_the_background_from_the_hl7_queue(ig_client, ig_user, organis
     job = Job.objects.get()
     assert (job.kind, job.total, job.params["messages"]) == (Job.Kind.HL7_REPLAY, 2, [m.pk for m in held])
     assert (job.requested_by_user_id, job.requested_by) == (ig_user.pk, ig_user.email)
+
+
+def test_replay_in_the_background_says_so_when_the_queue_is_off(ig_client, organisation, settings):
+    from feeds.models import Feed, Message
+
+    settings.CELERY_BROKER_URL = ""
+    feed = Feed.objects.create(organisation=organisation, name="Hospital PAS")
+    held = Message.objects.create(
+        feed=feed, organisation=organisation, raw="MSH|^~\\&|PAS", message_type="ADT^A01", control_id="Q-1",
+        received_at=timezone.now(), status=Message.Status.FAILED,
+    )  # fmt: skip
+    response = ig_client.post(
+        reverse("admin:feeds_message_changelist"),
+        {"action": "replay_in_background", "_selected_action": [held.pk]},
+        follow=True,
+    )
+    assert "The queue is off here" in response.content.decode()
+    assert not Job.objects.exists()
