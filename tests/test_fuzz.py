@@ -458,6 +458,34 @@ def test_fuzz_post_xml(world, fhir_client, body):
 
 
 @given(
+    bundle=bundles(),
+    xml_poll=st.booleans(),
+    prefer=st.sampled_from(["respond-async", "respond-async, return=minimal", "RESPOND-ASYNC", "return=minimal"]),
+    key=st.one_of(st.none(), st.text(max_size=240)),
+)
+def test_fuzz_post_bundle_asynchronously(world, fhir_client, queue_on, bundle, xml_poll, prefer, key):
+    """Through the queue: accepted or refused at once, then the worker's runner (in-process) and the status URL,
+    none of them a server error."""
+    from bulk import actions as bulk
+    from fhirapi.bulkload import run
+
+    headers = {**_auth(world["sender"]), "HTTP_PREFER": prefer}
+    if key is not None:
+        headers["HTTP_IDEMPOTENCY_KEY"] = key.encode("utf-8", "replace").decode("latin-1", "replace")
+    with transaction.atomic():
+        accepted = fhir_client.post("/fhir/", _body(bundle), content_type=FHIR_JSON, **headers)
+        assert accepted.status_code < 500, accepted.content[:2000]
+        if accepted.status_code == 202:
+            job = bulk.claim(accepted["Content-Location"].rsplit("/", 1)[1])
+            bulk.finish(job, run(job))
+            accept = {"HTTP_ACCEPT": FHIR_XML} if xml_poll else {}
+            polled = fhir_client.get(accepted["Content-Location"], **_auth(world["sender"]), **accept)
+            assert polled.status_code == 200, polled.content[:2000]
+        transaction.set_rollback(True)
+    event(f"status {accepted.status_code}")
+
+
+@given(
     body=st.one_of(st.binary(max_size=300), json_values.map(_body), st.text(max_size=200).map(str.encode)),
     content_type=content_types,
     path=st.sampled_from(
