@@ -17,7 +17,6 @@ measure with NHS numbers of its own so that each Bundle creates. BENCH_QUEUE_BUN
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ import uuid
 from pathlib import Path
 
 from .config import ROOT, SCALES, production_environment, setup_django
+from .loadtest import stop
 
 BROKER = "redis://127.0.0.1:6379/12"
 QUEUE = "bench-bulk"
@@ -60,16 +60,6 @@ def start_worker(scale, concurrency: int) -> subprocess.Popen:
         "--without-mingle",
     ]
     return subprocess.Popen(command, cwd=ROOT, env=_environment(scale), start_new_session=True)  # noqa: S603
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
 
 
 def percentile(values: list[float], share: float) -> float | None:
@@ -208,7 +198,6 @@ def main() -> None:
     from directory.models import Organisation
 
     from .loadtest import start_gunicorn
-    from .loadtest import stop as stop_gunicorn
     from .ports import free_port
 
     bundles = int(os.environ.get("BENCH_QUEUE_BUNDLES", "12"))
@@ -235,7 +224,7 @@ def main() -> None:
             finally:
                 stop(worker)
     finally:
-        stop_gunicorn(server)
+        stop(server)
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / "queue.json").write_text(json.dumps(results, indent=2))
