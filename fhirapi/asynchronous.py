@@ -14,7 +14,6 @@ import datetime
 
 from django.urls import reverse
 from django.utils import timezone
-from fhir.resources.R4B.bundle import Bundle
 
 from bulk import actions as bulk
 from bulk.models import Job
@@ -89,14 +88,8 @@ def status(request, job: Job):
         return responses.outcome_response(request, [issue], 500)
     answer = job.result
     reason = responses.HTTP_STATUS.get(answer["status"], str(answer["status"]))
-    bundle = Bundle.model_validate(
-        {
-            "resourceType": "Bundle",
-            "type": "batch-response",
-            "entry": [{"response": {"status": reason}, "resource": answer["body"]}],
-        }
-    )
-    return responses.fhir_response(request, bundle, 200)
+    entry = {"response": {"status": reason}, "resource": answer["body"]}
+    return responses.bundle(request, {"resourceType": "Bundle", "type": "batch-response", "entry": [entry]})
 
 
 def cancel(request, job: Job, channel):
