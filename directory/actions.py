@@ -389,7 +389,13 @@ def note_received(organisation, at=None) -> None:
     Not an audited change: it is a fact about the feed, not an act of a person; the submission itself is
     audited where it is imported."""
     at = at or timezone.now()
-    Organisation.objects.filter(pk=organisation.pk).filter(
-        Q(last_received_at__isnull=True) | Q(last_received_at__lt=at - RECEIVED_RESOLUTION)
-    ).update(last_received_at=at)
-    organisation.last_received_at = at
+    noted = organisation.last_received_at
+    if noted is not None and at - RECEIVED_RESOLUTION <= noted <= at:
+        return  # this instance wrote it within the resolution (a listener keeps its feed's): no statement
+    written = (
+        Organisation.objects.filter(pk=organisation.pk)
+        .filter(Q(last_received_at__isnull=True) | Q(last_received_at__lt=at - RECEIVED_RESOLUTION))
+        .update(last_received_at=at)
+    )
+    if written:
+        organisation.last_received_at = at

@@ -197,7 +197,12 @@ def save_patients(outcomes, ctx, *, actor=None) -> None:
             written[nhs] = copy
     ids = _create_patients(new, written, existing, ctx)
     _write_copies(written, ids, ctx)
-    touched = {ids[fields["nhs_number"]] for outcome, fields, _ in mapped.values() if _joined(outcome, fields, ids)}
+    # A master view changes only where a source's copy did: a copy sent again unchanged recomputes nothing.
+    touched = {
+        ids[fields["nhs_number"]]
+        for outcome, fields, _ in mapped.values()
+        if _joined(outcome, fields, ids) and fields["nhs_number"] in written
+    }
     _audit_changes(demographics.recompute(touched), set(existing.values()), ctx, actor)
     _link(mapped, links, ids, ctx)
 

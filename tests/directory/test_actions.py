@@ -156,3 +156,30 @@ def test_api_token_for_finds_an_active_token_by_its_secret_and_audits_nothing(or
     assert written_since(start) == []  # a look-up, not a change
     actions.revoke_api_token(by=None, token=token)
     assert actions.api_token_for(secret) is None
+
+
+def test_note_received_writes_last_received_at_most_once_a_minute_per_instance(organisation, django_assert_num_queries):
+    """A feed's listener keeps its organisation: within the minute after it wrote "last received", no statement at
+    all; after it, written again; another instance (another process) still asks the database, which keeps the
+    newer time."""
+    import datetime
+
+    from django.utils import timezone
+
+    start = timezone.now()
+    with django_assert_num_queries(1):
+        actions.note_received(organisation, start)
+    with django_assert_num_queries(0):
+        actions.note_received(organisation, start + datetime.timedelta(seconds=59))
+    later = start + datetime.timedelta(seconds=61)
+    with django_assert_num_queries(1):
+        actions.note_received(organisation, later)
+    organisation.refresh_from_db()
+    assert organisation.last_received_at == later
+    elsewhere = Organisation.objects.get(pk=organisation.pk)
+    elsewhere.last_received_at = None  # as a process that loaded it before: asks, and changes nothing newer
+    with django_assert_num_queries(1):
+        actions.note_received(elsewhere, later + datetime.timedelta(seconds=30))
+    organisation.refresh_from_db()
+    assert organisation.last_received_at == later
+    assert elsewhere.last_received_at is None  # not written by it, so it will ask again next time

@@ -303,3 +303,16 @@ def test_a_held_exception_carries_its_local_id_to_the_queue(monkeypatch, feed):
     )
     reply = receive(message("Q-1"), feed=feed)
     assert (reply.message.status, reply.message.local_id, reply.message.reason) == (Status.HELD, "RRV-9", "DOB differs")
+
+
+@pytest.mark.hazard("H-18")
+def test_an_attempt_writes_its_outcome_and_never_puts_back_raw_text_retention_cleared_meanwhile(stub_converter, feed):
+    """A retry or replay holds the row as it was read; retention may clear the raw text while it runs. What the
+    attempt writes is its outcome (status, ACK, reason, attempts), not the text it read."""
+    first = receive(message("KEEP-1", obx=["140"]), feed=feed, peer="engine").message
+    row = Message.objects.get(pk=first.pk)  # read (raw text and all) by a replay...
+    Message.objects.filter(pk=row.pk).update(raw="", raw_cleared_at=row.received_at)  # ...cleared meanwhile
+    pipeline.process(row, feed=feed)
+    row.refresh_from_db()
+    assert (row.raw, row.attempts, row.status, row.ack_code) == ("", 2, Status.APPLIED, "AA")
+    assert row.raw_cleared_at is not None

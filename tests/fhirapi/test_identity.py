@@ -9,6 +9,8 @@ import datetime
 import json
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.patient import Patient as FhirPatient
 
@@ -73,6 +75,25 @@ def test_a_partners_patient_no_longer_overwrites_what_the_registered_practice_sa
     copies = {copy.organisation: copy for copy in patient.source_demographics.all()}
     assert (copies[sender].family_name, copies[sender].postcode) == ("Misspelt", "E1 1ZZ")
     assert copies[gp_practice].resource_id == "Patient/gp-1"
+
+
+@pytest.mark.hazard("H-06")
+def test_a_copy_sent_again_unchanged_leaves_the_master_view_alone_and_does_not_recompute_it(sender, gp_practice):
+    """The master view changes only where a source's copy changed: the same Patient again reads the sender's copy
+    once and neither recomputes nor writes the patient, whatever another source said meanwhile."""
+    import_json(patient_resource(family="Hospitalname"), sender)
+    import_json(from_gp(gp_practice), gp_practice)
+    patient = record.Patient.objects.get()
+    assert patient.family_name == "Testperson"  # the registered practice's
+    with CaptureQueriesContext(connection) as queries:
+        assert statuses(import_json(patient_resource(family="Hospitalname"), sender)) == ["unchanged"]
+    copies_read = [q["sql"] for q in queries.captured_queries if 'FROM "patients_sourcedemographics"' in q["sql"]]
+    assert len(copies_read) == 1  # the sender's copy; no recompute reading every source's
+    assert not [q for q in queries.captured_queries if q["sql"].startswith('UPDATE "patients_patient"')]
+    assert (record.Patient.objects.get().family_name, record.Patient.objects.get().updated_at) == (
+        "Testperson",
+        patient.updated_at,
+    )
 
 
 @pytest.mark.hazard("H-06")

@@ -21,7 +21,7 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from audit.names import Action
 from directory.actions import add_team_member
-from directory.models import ApiToken
+from directory.models import ApiToken, Organisation
 from fhirapi.ingest import PATIENTS_LISTED, Channel, audit_unread
 from fhirapi.mapping.teams import patients_with_clinical_data
 from fhirapi.outcome import error
@@ -362,6 +362,7 @@ def test_the_patients_touched_are_listed_up_to_a_cap_and_counted(api, sender_tok
 def test_audit_adds_no_query_per_resource(api, sender_token):
     """One audit row per submission: 4 patients and 40 cost as many queries."""
     ApiToken.objects.update(last_used_at=timezone.now())  # "last used" is written at most once a minute
+    Organisation.objects.update(last_received_at=timezone.now())  # and so is "last received"
     numbers = nhs_numbers.test_range_numbers(start=8000)
     counts = []
     for size in (4, 40):
