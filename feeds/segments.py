@@ -112,8 +112,17 @@ def split(raw: str | bytes) -> list[str]:
 
 
 def segments(message: hl7.Message, name: str) -> list:
-    """Every segment of that name, in order (none: an empty list, where python-hl7 raises KeyError)."""
-    return [segment for segment in message if str(segment[0]) == name]
+    """Every segment of that name, in order (none: an empty list, where python-hl7 raises KeyError). The message's
+    segments are indexed by name on the first call and the index kept on the message: a converter reads PID and
+    MSH fields dozens of times, and each scan rebuilt every segment's name (messages are never changed once
+    parsed)."""
+    index = getattr(message, "_carerecord_by_name", None)
+    if index is None:
+        index = {}
+        for segment_ in message:
+            index.setdefault(str(segment_[0]), []).append(segment_)
+        message._carerecord_by_name = index
+    return list(index.get(name, ()))
 
 
 def segment(message: hl7.Message, name: str, occurrence: int = 1):

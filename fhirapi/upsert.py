@@ -111,18 +111,17 @@ def clip(model, values: dict) -> dict:
     return values
 
 
-def upsert(model, rows: dict[str, dict], *, organisation_id: int, now: datetime) -> dict[str, Upserted]:
-    """Write `rows` (source_id -> field values) for one organisation; return what happened to each."""
+def upsert(
+    model, rows: dict[str, dict], *, organisation_id: int, now: datetime, existing: dict | None = None
+) -> dict[str, Upserted]:
+    """Write `rows` (source_id -> field values) for one organisation; return what happened to each. `existing`:
+    the rows held for these keys, read by the caller in this transaction with `held_rows` (one query saved)."""
     if not rows:
         return {}
     columns = _columns(model)
     attnames = columns.attnames
-    existing = {
-        row["source_id"]: row
-        for row in model.objects.filter(any_of("source_id", rows), source_organisation_id=organisation_id)
-        .order_by()
-        .values("pk", "source_id", *attnames)
-    }
+    if existing is None:
+        existing = held_rows(model, rows, organisation_id=organisation_id)
     results, to_write = {}, []
     for key in sorted(rows):
         values = {**columns.defaults, **clip(model, dict(rows[key])), "source_id": key}
@@ -150,6 +149,12 @@ def upsert(model, rows: dict[str, dict], *, organisation_id: int, now: datetime)
     for key, pk, *effective_at in written:
         results[key] = Upserted(results[key].status, pk=pk, effective_at=next(iter(effective_at), None), written=True)
     return results
+
+
+def held_rows(model, keys, *, organisation_id: int) -> dict[str, dict]:
+    """source_id -> what upsert compares (pk, source_id and every column it writes) of the rows held for `keys`."""
+    rows = model.objects.filter(any_of("source_id", keys), source_organisation_id=organisation_id).order_by()
+    return {row["source_id"]: row for row in rows.values("pk", "source_id", *_columns(model).attnames)}
 
 
 def write_rows(model, rows: list[dict], *, update_fields=None, unique_fields=None) -> list[tuple]:

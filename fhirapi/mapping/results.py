@@ -36,7 +36,7 @@ from ..models import ReceivedResource, ResultLink
 from ..outcome import error, information, warning
 from ..registry import builds, reads
 from ..serialise import REPORT_STATUSES, concept, patient_reference
-from ..upsert import CREATED, UNCHANGED, UPDATED, any_of, clip, strongest, upsert, write_rows
+from ..upsert import CREATED, UNCHANGED, UPDATED, any_of, clip, held_rows, strongest, upsert, write_rows
 from .common import (
     code_of,
     codes_in,
@@ -409,12 +409,8 @@ class _Import:
         seeds = {*self.reports, *self.observations, *(child for children in sent.values() for child in children)}
         stored = _stored_links(self.organisation, seeds)
         keys = seeds | {key for link in stored for key in link}
-        self.held = {
-            row["source_id"]: row
-            for row in Result.objects.filter(any_of("source_id", keys), source_organisation=self.organisation)
-            .order_by()
-            .values("pk", "source_id", "patient_id", "source_updated_at")
-        }
+        # What upsert compares, read once for both: placing needs these Results' patients and versions.
+        self.held = held_rows(Result, keys, organisation_id=self.organisation.pk)
         # An older version of a report or panel than the one held changes none of its links either.
         sent = {parent: children for parent, children in sent.items() if not self._stale(parent)}
         self.links = Links({link for link in stored if link[0] not in sent} | {(p, c) for p in sent for c in sent[p]})
@@ -425,7 +421,13 @@ class _Import:
             parent: children for parent, children in sent.items() if parent in self.result_rows or parent in planned
         }
         link_statuses = _save_links(self.organisation, sent, {link for link in stored if link[0] in sent})
-        statuses = upsert(Result, self.result_rows, organisation_id=self.organisation.pk, now=self.ctx.now)
+        statuses = upsert(
+            Result,
+            self.result_rows,
+            organisation_id=self.organisation.pk,
+            now=self.ctx.now,
+            existing={key: self.held[key] for key in self.result_rows if key in self.held},
+        )
         for key, (outcome, _) in self.reports.items():
             outcome.finish(statuses[key].status, stale=statuses[key].stale)
             outcome.finish(link_statuses.get(key, UNCHANGED))
@@ -563,8 +565,10 @@ class _Import:
                 }
                 for row in rows
             ]
-            wanted = Counter(_comparable(value) for value in new)
-            values_status = UNCHANGED if wanted == held.get(key, Counter()) else UPDATED if key in held else CREATED
+            if key not in held:  # nothing held to compare with (a new result): no need to key its values
+                values_status = CREATED if new else UNCHANGED
+            else:
+                values_status = UNCHANGED if Counter(_comparable(value) for value in new) == held[key] else UPDATED
             if values_status != UNCHANGED:
                 to_delete.extend(held_ids[key])
                 to_insert.extend(new)
