@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from .config import ROOT, production_environment
 from .ports import free_port, wait_for_port
 
+CPU = "HL7 ORU^R01 in process, CPU per message"
 ONE = "HL7 ORU^R01 over MLLP, 1 connection"
 TWO = "HL7 ORU^R01 over MLLP, 2 listener processes"
 FLOOR = "HL7 MLLP floor (parse + ACK, no database)"
@@ -228,10 +229,62 @@ def measure_all(bench) -> None:
             send(ports, [messages(people, WARMUP, "f")])
             _record(m, *send(ports, [messages(people, count, "g")]))
 
+    bench.measure(CPU, lambda m: cpu(m, bench.scale, people))
     bench.measure(ONE, one)
     bench.measure(TWO, two)
     bench.measure(FLOOR, floor)
     bench.hl7_profile = profile(bench.scale, people)
+
+
+def _backend_cpu_seconds(pid: int) -> float:
+    """A PostgreSQL backend's user + system CPU so far (Linux: /proc/<pid>/stat fields 14 and 15)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu(m, scale, people: list[tuple]) -> None:
+    """receive() in this process, unprofiled: wall time per message, and the CPU it costs — this process's and its
+    PostgreSQL backend's — with the statements it sends. Two listeners on two cores are CPU-bound (PostgreSQL runs
+    beside them), so 100 messages/s needs the two CPU figures to add up to ~20 ms; they vary less from run to run
+    than the wall-clock measures over MLLP, which share the cores with the engines and the machine's other
+    tenants. Half the messages are for patients the laboratory has sent before (their demographics unchanged),
+    half for patients new to it."""
+    from django.db import connection
+
+    from feeds.receive import receive
+
+    count = int(os.environ.get("BENCH_HL7_MESSAGES", "400"))
+    feed = bench_feed()
+    repeat = people[: count // 2]
+    batch = messages(repeat * 2, count + WARMUP, "u")
+    for raw in batch[:WARMUP]:
+        receive(raw, feed=feed, organisation=feed.organisation, peer="bench")
+    analyze(scale)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    statements = [0]
+
+    def counted(execute, sql, params, many, context):
+        statements[0] += 1
+        return execute(sql, params, many, context)
+
+    times, errors = [], []
+    process, backend = time.process_time(), _backend_cpu_seconds(pid)
+    with connection.execute_wrapper(counted):
+        for raw in batch[WARMUP:]:
+            began = time.perf_counter()
+            reply = receive(raw, feed=feed, organisation=feed.organisation, peer="bench")
+            times.append((time.perf_counter() - began) * 1000)
+            if reply.code != "AA":
+                errors.append(reply.ack[:300])
+    m.times_ms, m.n, m.errors = times, len(times), len(errors)
+    if errors:
+        m.note = f"not AA: {errors[0]!r}"
+    m.extra["python_cpu_ms"] = round((time.process_time() - process) * 1000 / count, 2)
+    m.extra["postgres_cpu_ms"] = round((_backend_cpu_seconds(pid) - backend) * 1000 / count, 2)
+    m.extra["statements"] = round(statements[0] / count, 1)
 
 
 def profile(scale, people: list[tuple], count: int = PROFILED) -> str:
@@ -269,6 +322,12 @@ def targets(bench) -> list[tuple[bool, str]]:
 
 
 def report(bench) -> None:
+    m = bench.by_name(CPU)
+    if m and m.n:
+        print(
+            f"{CPU}: {m.n} messages, p50 {m.p50:.1f} ms; CPU {m.extra['python_cpu_ms']:.1f} ms Python + "
+            f"{m.extra['postgres_cpu_ms']:.1f} ms PostgreSQL, {m.extra['statements']:.1f} statements a message"
+        )
     for name in (ONE, TWO, FLOOR):
         m = bench.by_name(name)
         if m and m.extra.get("messages_per_second"):

@@ -4,6 +4,7 @@ it names, matched by NHS number and date of birth), and its floor answers AA wit
 import datetime
 
 import pytest
+from django.db import connection
 
 from bench import hl7 as bench_hl7
 from directory.models import Organisation
@@ -33,3 +34,22 @@ def test_the_floor_answers_aa_and_keeps_nothing():
     reply = bench_hl7._floor_receive(bench_hl7.oru(person, "F1"))
     assert reply.code == "AA" and "\rMSA|AA|F1" in reply.ack
     assert not Result.objects.exists()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="reads the PostgreSQL backend's CPU")
+def test_the_cpu_measure_applies_every_message_and_counts_its_cpu_and_statements(monkeypatch):
+    from bench.run import Measured
+
+    monkeypatch.setenv("BENCH_HL7_MESSAGES", "4")
+    monkeypatch.setattr(bench_hl7, "analyze", lambda scale: None)  # the bench database's tables: not in a test
+    factories.OrganisationFactory(kind=Organisation.Kind.ACUTE_TRUST)
+    people = []
+    for _ in range(3):
+        patient = factories.PatientFactory()
+        people.append((patient.nhs_number, patient.given_name, patient.family_name, patient.date_of_birth, "male"))
+    measured = Measured(bench_hl7.CPU)
+    bench_hl7.cpu(measured, "small", people)
+    assert (measured.n, measured.errors) == (4, 0)
+    assert Result.objects.count() == 4 + bench_hl7.WARMUP  # each message a new report: real work, measured
+    assert measured.extra["python_cpu_ms"] > 0 and measured.extra["statements"] >= 10
+    assert measured.extra["postgres_cpu_ms"] >= 0
