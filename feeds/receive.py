@@ -20,10 +20,10 @@ held for the same local identifier, oldest first, a bounded number at a time.
 import hashlib
 import hmac
 import importlib
-import json
 import logging
 from dataclasses import dataclass, field
 
+import orjson
 from django.db import transaction
 from django.utils import timezone
 
@@ -308,7 +308,7 @@ def _apply(conversion: Conversion, row: Message, *, feed: Feed, header, now, end
     )
     try:
         with transaction.atomic():
-            submission = read(json.dumps(conversion.bundle).encode())
+            submission = read(orjson.dumps(conversion.bundle))
             report = ingest(submission, organisation=feed.organisation, channel=channel, now=now)
             if not report.applied:
                 raise _NotApplied(_refused_entry(report, conversion))
