@@ -505,3 +505,18 @@ def test_hl7_parse_of_the_ack_round_trips(listen, feed, stub_converter):
     (ack,) = send(server.port, pipeline_helpers.message("PARSE-1", kind="ADT^A08"))
     parsed = hl7.parse(ack)
     assert str(parsed.segment("MSA")[1]) == "AA"
+
+
+def test_the_listener_collects_cycles_less_often_and_never_scans_what_it_loaded_at_start():
+    """hl7_listen's process (tune_gc, called by run): the young generation collected every GC_YOUNG_THRESHOLD
+    allocations instead of CPython's 700, what was loaded frozen out of the scans; the older thresholds kept."""
+    import gc
+
+    before = gc.get_threshold()
+    try:
+        assert listener_module.tune_gc() == before
+        assert gc.get_threshold() == (listener_module.GC_YOUNG_THRESHOLD, *before[1:])
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
