@@ -15,8 +15,7 @@ from bulk.models import Job
 
 from . import responses
 from .ingest import ACCEPTED_BUNDLES, Channel, IngestReport, audit_unread, ingest
-from .outcome import error
-from .parse import JSON, Submission, Unreadable, read
+from .parse import JSON, Submission, Unreadable, read, url_mismatch
 
 STATUSES = ["created", "updated", "unchanged", "rejected"]
 
@@ -173,10 +172,10 @@ def _run_http(job: Job, item, channel: Channel) -> dict:
         audit_unread(organisation=job.organisation, channel=channel, issues=exc.issues)
         response = responses.outcome_response(request, exc.issues, 400)
     else:
-        if submission.bundle_type is None:
-            problem = [error("invalid", "POST a single resource to its type, not to the base.")]
-            audit_unread(organisation=job.organisation, channel=channel, issues=problem)
-            response = responses.outcome_response(request, problem, 400)
+        problem = url_mismatch(submission)  # what POST [base] answers a single resource
+        if problem is not None:
+            audit_unread(organisation=job.organisation, channel=channel, issues=[problem])
+            response = responses.outcome_response(request, [problem], 400)
         else:
             try:
                 report = ingest(submission, organisation=job.organisation, channel=channel)

@@ -59,6 +59,7 @@ _MOMENT = re.compile(
     r"(?:T(?P<hour>\d{2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?:\.\d+)?)?(?P<zone>Z|[+-]\d{2}:\d{2}))?)?)?"
 )
 _DAY = datetime.timedelta(days=1)
+FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 
 
 @dataclass
@@ -123,6 +124,25 @@ def read(body: bytes, content_type: str | None = None) -> Submission:
     _refuse_shared_full_urls(submission.entries)
     _refuse_document_without_composition(submission)
     return submission
+
+
+def url_mismatch(submission: Submission, resource_type: str | None = None, resource_id: str | None = None):
+    """What the URL says must match what was sent: a Bundle to the base (`resource_type` None), a resource of the
+    URL's type elsewhere, with the URL's id (which it is given when it has none). An issue, or None."""
+    if resource_type is None:
+        if submission.bundle_type is None:
+            return error("invalid", f"POST a single resource to {{base}}/{submission.entries[0].resource_type}.")
+        return None
+    if submission.bundle_type is not None or submission.entries[0].resource_type != resource_type:
+        return error("invalid", f"The body must be a single {resource_type} resource.")
+    resource = submission.entries[0].resource
+    if resource_id is not None and resource is not None:
+        if not FHIR_ID.fullmatch(resource_id):
+            return error("invalid", "The id in the URL is not a FHIR id (1-64 of A-Z, a-z, 0-9, '-' and '.').", "id")
+        if resource.id and resource.id != resource_id:
+            return error("invalid", f"The resource id {resource.id!r} does not match the URL.", f"{resource_type}.id")
+        resource.id = resource_id
+    return None
 
 
 def _refuse_stu3(signs) -> None:

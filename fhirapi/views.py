@@ -5,7 +5,6 @@ CSRF-exempt and outside LoginRequiredMiddleware: callers are systems with bearer
 professional's session may read too). Sending in needs an organisation's token, whatever the session.
 """
 
-import re
 from urllib.parse import parse_qsl
 
 from django.contrib.auth.decorators import login_not_required
@@ -29,12 +28,11 @@ from .auth import caller_for, token_actor
 from .capability import capability_statement
 from .ingest import Channel, audit_unread, ingest
 from .outcome import error
-from .parse import Unreadable, if_match_problem
+from .parse import Unreadable, if_match_problem, url_mismatch
 from .parse import read as parse
 from .systems import NHS_NUMBER
 
 # FHIR's id datatype; what a PUT's URL names must be one (it becomes the resource's id).
-FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 # Accept values that ask for a resource rather than a Binary's own content (R4 and the older forms).
 FHIR_TYPES = ("application/fhir+json", "application/fhir+xml", "application/json+fhir", "application/xml+fhir")
 
@@ -96,7 +94,7 @@ def _receive(request, *, resource_type=None, resource_id=None, condition=None):
     submission, refused = _read_body(request, organisation, channel)
     if refused:
         return refused
-    problem = _mismatch(submission, resource_type, resource_id)
+    problem = url_mismatch(submission, resource_type, resource_id)
     if problem:
         audit_unread(organisation=organisation, channel=channel, issues=[problem], bundle_type=submission.bundle_type)
         return responses.outcome_response(request, [problem], 400)
@@ -111,24 +109,6 @@ def _receive(request, *, resource_type=None, resource_id=None, condition=None):
     if submission.bundle_type is None:
         return responses.single_response(request, report)
     return responses.bundle_response(request, report)
-
-
-def _mismatch(submission, resource_type, resource_id):
-    """What the URL says must match what was sent: a Bundle to the base, a resource of the URL's type elsewhere."""
-    if resource_type is None:
-        if submission.bundle_type is None:
-            return error("invalid", f"POST a single resource to {{base}}/{submission.entries[0].resource_type}.")
-        return None
-    if submission.bundle_type is not None or submission.entries[0].resource_type != resource_type:
-        return error("invalid", f"The body must be a single {resource_type} resource.")
-    resource = submission.entries[0].resource
-    if resource_id is not None and resource is not None:
-        if not FHIR_ID.fullmatch(resource_id):
-            return error("invalid", "The id in the URL is not a FHIR id (1-64 of A-Z, a-z, 0-9, '-' and '.').", "id")
-        if resource.id and resource.id != resource_id:
-            return error("invalid", f"The resource id {resource.id!r} does not match the URL.", f"{resource_type}.id")
-        resource.id = resource_id
-    return None
 
 
 def _conditional(request, submission, resource_type, condition):

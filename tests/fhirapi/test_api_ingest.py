@@ -75,8 +75,12 @@ def test_an_unknown_patient_is_422_patient_not_found(api, sender_token):
 
 
 def test_the_body_must_match_the_url(api, sender_token):
-    assert api.post("/fhir/Condition", patient_resource(), token=sender_token).status_code == 400
-    assert api.post("/fhir/", patient_resource(), token=sender_token).status_code == 400
+    wrong_type = api.post("/fhir/Condition", patient_resource(), token=sender_token)
+    assert wrong_type.status_code == 400
+    assert outcome_of(wrong_type)[0]["diagnostics"] == "The body must be a single Condition resource."
+    to_base = api.post("/fhir/", patient_resource(), token=sender_token)
+    assert to_base.status_code == 400
+    assert outcome_of(to_base)[0]["diagnostics"] == "POST a single resource to {base}/Patient."
 
 
 def test_post_an_xml_resource(api, sender_token):
