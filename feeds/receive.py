@@ -396,18 +396,20 @@ def retry_held(row: Message, *, feed: Feed, now) -> list[Message]:
     transaction; one that is still held stays held."""
     # Nearly always none is held: their ids first (a plain index probe, ~4× cheaper to build than the rows with
     # their feeds), the rows only when there are some.
-    held = list(
+    held_ids = list(
         Message.objects.filter(organisation_id=row.organisation_id, local_id=row.local_id, status=Status.HELD)
         .exclude(pk=row.pk)
         .order_by("received_at", "pk")
         .values_list("pk", flat=True)[:HELD_RETRY_LIMIT]
     )
-    if not held:
+    if not held_ids:
         return []
     known = SourcePatientId.objects.filter(organisation=row.organisation, resource_id=f"Patient/{row.local_id}")
     if not known.exists():
         return []
-    waiting = Message.objects.filter(pk__in=held).select_related("feed__organisation", "organisation")
+    waiting = Message.objects.filter(pk__in=held_ids, status=Status.HELD).select_related(
+        "feed__organisation", "organisation"
+    )
     waiting = sorted(waiting, key=lambda message: (message.received_at, message.pk))
     retried = []
     for held in waiting:
