@@ -157,15 +157,18 @@ def held_rows(model, keys, *, organisation_id: int) -> dict[str, dict]:
     return {row["source_id"]: row for row in rows.values("pk", "source_id", *_columns(model).attnames)}
 
 
-def write_rows(model, rows: list[dict], *, update_fields=None, unique_fields=None) -> list[tuple]:
+def write_rows(
+    model, rows: list[dict], *, update_fields=None, unique_fields=None, ignore_conflicts: bool = False
+) -> list[tuple]:
     """INSERT rows (dicts by attname), or upsert them on `unique_fields` when `update_fields` is given.
-    An upsert returns (source_id, pk, effective_at) of each row written."""
+    An upsert returns (source_id, pk, effective_at) of each row written. `ignore_conflicts`: a row another
+    transaction wrote first is left as it is (ON CONFLICT DO NOTHING)."""
     if not rows:
         return []
     if connection.vendor != "postgresql":
         objects = [model(**row) for row in rows]
         if not update_fields:
-            model.objects.bulk_create(objects, batch_size=500)
+            model.objects.bulk_create(objects, batch_size=500, ignore_conflicts=ignore_conflicts)
             return []
         model.objects.bulk_create(
             objects, update_conflicts=True, unique_fields=unique_fields, update_fields=update_fields
@@ -193,7 +196,9 @@ def write_rows(model, rows: list[dict], *, update_fields=None, unique_fields=Non
     # which took most of an ingest's Python time (a 1,000-resource bundle writes ~100,000 values).
     unnest = ", ".join(f"%b::{f.db_type(connection)}[]" for f in fields)
     sql = f"INSERT INTO {table} ({names}) SELECT * FROM UNNEST({unnest})"  # noqa: S608 - identifiers, not input
-    if update_fields:
+    if ignore_conflicts:
+        sql += " ON CONFLICT DO NOTHING"
+    elif update_fields:
         conflict = ", ".join(quote(model._meta.get_field(name).column) for name in unique_fields)
         updates = ", ".join(
             f"{quote(column)} = EXCLUDED.{quote(column)}"

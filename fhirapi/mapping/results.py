@@ -360,8 +360,9 @@ def _save_links(organisation, sent: dict[str, set[str]], stored: set[tuple[str, 
     new = [(parent, child) for parent in sent for child in sorted(sent[parent] - before[parent])]
     for parent, child in gone:
         ResultLink.objects.filter(organisation=organisation, parent=parent, child=child).delete()
-    ResultLink.objects.bulk_create(
-        [ResultLink(organisation=organisation, parent=parent, child=child) for parent, child in new],
+    write_rows(
+        ResultLink,
+        [{"organisation_id": organisation.pk, "parent": parent, "child": child} for parent, child in new],
         ignore_conflicts=True,  # the same links written at the same moment by a concurrent import
     )
     changed = {parent for parent, _ in (*gone, *new)}
