@@ -407,10 +407,11 @@ def retry_held(row: Message, *, feed: Feed, now) -> list[Message]:
     known = SourcePatientId.objects.filter(organisation=row.organisation, resource_id=f"Patient/{row.local_id}")
     if not known.exists():
         return []
-    waiting = Message.objects.filter(pk__in=held_ids, status=Status.HELD).select_related(
-        "feed__organisation", "organisation"
+    waiting = (
+        Message.objects.filter(pk__in=held_ids, status=Status.HELD)
+        .select_related("feed__organisation", "organisation")
+        .order_by("received_at", "pk")
     )
-    waiting = sorted(waiting, key=lambda message: (message.received_at, message.pk))
     retried = []
     for held in waiting:
         if not held.raw:

@@ -115,7 +115,8 @@ def upsert(
     model, rows: dict[str, dict], *, organisation_id: int, now: datetime, existing: dict | None = None
 ) -> dict[str, Upserted]:
     """Write `rows` (source_id -> field values) for one organisation; return what happened to each. `existing`:
-    the rows held for these keys, read by the caller in this transaction with `held_rows` (one query saved)."""
+    the rows held for (at least) these keys, read by the caller in this transaction with `held_rows` (one query
+    saved)."""
     if not rows:
         return {}
     columns = _columns(model)

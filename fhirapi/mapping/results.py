@@ -427,7 +427,7 @@ class _Import:
             self.result_rows,
             organisation_id=self.organisation.pk,
             now=self.ctx.now,
-            existing={key: self.held[key] for key in self.result_rows if key in self.held},
+            existing=self.held,
         )
         for key, (outcome, _) in self.reports.items():
             outcome.finish(statuses[key].status, stale=statuses[key].stale)
